@@ -1,0 +1,104 @@
+"""Command-line plumbing the scripts share: flags that fill a RunConfig, and one-line errors.
+
+Nothing here imports TensorFlow, so `--help` answers at once.
+"""
+
+import argparse
+from dataclasses import fields, replace
+import os
+import sys
+
+from digits.config import OPTIMIZERS, RunConfig
+from digits.errors import InputError
+
+DEFAULTS = RunConfig()
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def comma_separated_ints(text):
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 64,64,64, got {text!r}")
+
+
+def add_data_arguments(parser):
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data", metavar="PATH",
+        help="MNIST as a Keras-layout .npz file (x_train, y_train, x_test, y_test) or a folder holding "
+        "the four original IDX files, plain or .gz. Default: $MNIST_DATA if set, else the Keras cache "
+        "(~/.keras/datasets/mnist.npz), downloading it if needed. Use it on machines without internet.",
+    )
+    group.add_argument(
+        "--limit", type=int, metavar="N",
+        help="train on the first N training images only, for quick runs (the test set stays whole)",
+    )
+
+
+def add_model_arguments(parser):
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--filters", type=comma_separated_ints, default=DEFAULTS.filters, metavar="F1,F2,...",
+        help="filters of each Conv2D layer; every layer but the last is followed by max pooling "
+        "(default: 64,64,64, the report's network)",
+    )
+    group.add_argument("--kernel-size", type=int, default=DEFAULTS.kernel_size, metavar="N", help="side of each convolution kernel (default: %(default)s)")
+    group.add_argument("--pool-size", type=int, default=DEFAULTS.pool_size, metavar="N", help="side of each max-pooling window (default: %(default)s)")
+    group.add_argument(
+        "--dropout", type=float, default=DEFAULTS.dropout, metavar="RATE",
+        help="fraction of the flattened features dropped before the Dense layer while training (default: %(default)s)",
+    )
+
+
+def add_training_arguments(parser):
+    group = parser.add_argument_group("training")
+    group.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer,
+        help="how the weights are updated: %(choices)s (default: %(default)s, the report's best)",
+    )
+    group.add_argument(
+        "--learning-rate", type=float, metavar="LR",
+        help="step size (default: the optimizer's Keras default: 0.001 for adam and rmsprop, 0.01 for sgd)",
+    )
+    group.add_argument("--epochs", type=int, default=DEFAULTS.epochs, metavar="N", help="passes over the training data (default: %(default)s)")
+    group.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N", help="images per gradient step (default: %(default)s)")
+    group.add_argument(
+        "--validation-split", type=float, default=DEFAULTS.validation_split, metavar="FRACTION",
+        help="hold out this fraction of the end of the training data and report accuracy on it every epoch, "
+        "so choices can be made without looking at the test set (default: %(default)s)",
+    )
+    group.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="N", help="seed for weights, shuffling and dropout; same seed, same run (default: %(default)s)")
+    group.add_argument(
+        "--deterministic", action="store_true",
+        help="make TensorFlow's ops bitwise repeatable across runs, at some cost in speed",
+    )
+
+
+def parse_config(parser, argv=None, base=None):
+    """Parse argv into (args, RunConfig); flags left out take their value from base, if given."""
+    if base is not None:
+        parser.set_defaults(**base.to_dict())
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    values["data"] = values.get("data") or os.environ.get("MNIST_DATA") or None
+    return args, replace(base or DEFAULTS, **values)
+
+
+def run(main):
+    """Run a script's main(): bad input becomes one line on stderr and exit code 2, never a traceback."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        sys.exit(main())
+    except InputError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)

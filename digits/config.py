@@ -1,0 +1,119 @@
+"""RunConfig: everything that decides what a training run learns.
+
+One object, used by the command line, the sweeps and the saved run record
+(run.json), so that any result can be rebuilt from its saved config and seed.
+Defaults are the report's: three 64-filter 3x3 convolutions, dropout 0.3, Adam,
+batch 64, 15 epochs.
+"""
+
+from dataclasses import asdict, dataclass, fields
+import json
+from pathlib import Path
+
+from digits.errors import InputError
+
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # Data: None means the Keras cache (~/.keras/datasets/mnist.npz).
+    data: str | None = None
+    limit: int | None = None  # train on the first N training images only
+    # Model: Conv2D(filters[i], kernel) -> MaxPooling2D(pool), the last conv unpooled.
+    filters: tuple[int, ...] = (64, 64, 64)
+    kernel_size: int = 3
+    pool_size: int = 2
+    dropout: float = 0.3
+    # Optimization.
+    optimizer: str = "adam"
+    learning_rate: float | None = None  # None: the optimizer's Keras default
+    epochs: int = 15
+    batch_size: int = 64
+    validation_split: float = 0.0  # fraction held out of the end of the training data
+    seed: int = 1
+    deterministic: bool = False  # TensorFlow op determinism: bitwise-repeatable, slower
+
+    def __post_init__(self):
+        object.__setattr__(self, "filters", tuple(self.filters))
+        problems = list(self.problems())
+        if problems:
+            raise InputError("; ".join(problems))
+
+    def problems(self):
+        """Yield a message for each setting that cannot make a working run."""
+        if self.limit is not None and self.limit < 1:
+            yield f"limit must be at least 1, got {self.limit}"
+        if not self.filters or any(f < 1 for f in self.filters):
+            yield f"filters must be one or more positive counts, got {self.filters}"
+        if self.kernel_size < 1 or self.pool_size < 1:
+            yield f"kernel size and pool size must be at least 1, got {self.kernel_size} and {self.pool_size}"
+        elif self.filters and self.feature_map_size() < 1:
+            yield (
+                f"{len(self.filters)} conv layers with kernel {self.kernel_size} and pool "
+                f"{self.pool_size} shrink a {IMAGE_SIZE}x{IMAGE_SIZE} image to nothing"
+            )
+        if not 0 <= self.dropout < 1:
+            yield f"dropout must be in [0, 1), got {self.dropout}"
+        if self.optimizer not in OPTIMIZERS:
+            yield f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}"
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            yield f"learning rate must be positive, got {self.learning_rate}"
+        if self.epochs < 1:
+            yield f"epochs must be at least 1, got {self.epochs}"
+        if self.batch_size < 1:
+            yield f"batch size must be at least 1, got {self.batch_size}"
+        if not 0 <= self.validation_split < 1:
+            yield f"validation split must be in [0, 1), got {self.validation_split}"
+        if self.seed < 0:
+            yield f"seed must be 0 or more, got {self.seed}"
+
+    def feature_map_size(self):
+        """Side of the last conv layer's output: 'valid' convs shrink, pools divide."""
+        size = IMAGE_SIZE
+        for layer in range(len(self.filters)):
+            size -= self.kernel_size - 1
+            if size < 1:
+                return size
+            if layer < len(self.filters) - 1:
+                size //= self.pool_size
+        return size
+
+    def describe(self):
+        """A short title for figures and logs, e.g. '64-64-64 CNN, adam, dropout 0.3, batch 64'."""
+        layers = "-".join(str(f) for f in self.filters)
+        optimizer = self.optimizer if self.learning_rate is None else f"{self.optimizer} lr {self.learning_rate:g}"
+        return f"{layers} CNN, {optimizer}, dropout {self.dropout:g}, batch {self.batch_size}"
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        """Build a config from a dict such as run.json's "config", naming unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{source}: unknown config field(s) {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except TypeError as error:  # a value of the wrong type, e.g. epochs "ten"
+            raise InputError(f"{source}: {error}") from None
+
+
+def load_config(path):
+    """Read a RunConfig from a run.json (its "config") or a bare config JSON file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "run.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: cannot read a config from it ({error})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return RunConfig.from_dict(record.get("config", record), source=str(path))

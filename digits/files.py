@@ -1,0 +1,36 @@
+"""Writing files so that a crash never leaves one half-written."""
+
+from contextlib import contextmanager
+import json
+import os
+from pathlib import Path
+import secrets
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`, with the same suffix; rename it over `path` on success.
+
+    The rename is atomic on one file system, so readers see the old file or the new
+    one, never a part. On an exception (Ctrl-C included) the temporary file is removed.
+    The suffix is kept because Keras and Matplotlib pick the format from it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, value):
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def write_text(path, text):
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)

@@ -1,0 +1,159 @@
+"""Run folders: what a training run leaves behind, and the state that lets it resume.
+
+A finished run folder (default models/cnn/) holds:
+    model.keras     the trained model, Keras's native format
+    model.h5        the same model in HDF5, the format the report saved
+    run.json        config, data, per-epoch history, test loss and accuracy, seconds, versions
+    history.csv     the per-epoch history as a table
+    curves.png      accuracy and loss per epoch
+While training it also holds checkpoint/, removed once the run is saved:
+    checkpoint/config.json   the config being trained, so --resume can check it
+    checkpoint/history.csv   one row per finished epoch (Keras CSVLogger)
+    checkpoint/backup/       weights, optimizer state and epoch (Keras BackupAndRestore)
+Every file is written to a temporary name and renamed, so a crash leaves the
+previous version or the new one, never half of one.
+"""
+
+from datetime import datetime, timezone
+from contextlib import contextmanager
+import csv
+import hashlib
+import io
+import logging
+import math
+import os
+from pathlib import Path
+import platform
+import shutil
+import sys
+
+from digits.config import RunConfig, load_config
+from digits.files import atomic_path, write_json, write_text
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.model_keras = self.path / "model.keras"
+        self.model_h5 = self.path / "model.h5"
+        self.record = self.path / "run.json"
+        self.history_csv = self.path / "history.csv"
+        self.curves_png = self.path / "curves.png"
+        self.checkpoint = self.path / "checkpoint"
+        self.checkpoint_config = self.checkpoint / "config.json"
+        self.checkpoint_history = self.checkpoint / "history.csv"
+        self.backup = self.checkpoint / "backup"
+
+    def is_complete(self):
+        return self.record.is_file() and self.model_keras.is_file()
+
+    def is_interrupted(self):
+        return self.checkpoint_config.is_file()
+
+    def interrupted_config(self):
+        return load_config(self.checkpoint_config)
+
+    def finished_epochs(self):
+        """Epochs an interrupted run has finished (rows of its checkpoint history)."""
+        if not self.checkpoint_history.is_file():
+            return 0
+        return max(0, len(self.checkpoint_history.read_text().strip().splitlines()) - 1)
+
+    def read_checkpoint_history(self):
+        """The per-epoch history so far, as lists by column with 1-based epochs.
+
+        An epoch cut off between its CSV row and its backup is trained again on resume
+        and logged twice; the later row wins. Keras's CSVLogger writes "NA" columns
+        for validation metrics that were never computed; those are left out.
+        """
+        with open(self.checkpoint_history, newline="") as file:
+            rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+        epochs = sorted(rows)
+        history = {"epoch": [epoch + 1 for epoch in epochs]}
+        for column in sorted({key for row in rows.values() for key in row} - {"epoch"}):
+            values = [rows[epoch].get(column, "NA") for epoch in epochs]
+            if any(value != "NA" for value in values):
+                history[column] = [math.nan if value == "NA" else float(value) for value in values]
+        return history
+
+    def discard_checkpoint(self):
+        shutil.rmtree(self.checkpoint, ignore_errors=True)
+
+    def start(self, config: RunConfig, resume: bool):
+        """Prepare the checkpoint folder: kept as it is to resume, else made afresh."""
+        if resume and self.is_interrupted():
+            return
+        self.discard_checkpoint()
+        self.checkpoint.mkdir(parents=True)
+        write_json(self.checkpoint_config, {"config": config.to_dict()})
+
+    def save(self, model, record):
+        """Write the finished run, each file atomically, then drop the checkpoint."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.model_keras) as temporary:
+            model.save(temporary)
+        with atomic_path(self.model_h5) as temporary, absl_warnings_silenced():
+            model.save(temporary)  # Keras warns that HDF5 is legacy; it is the report's format, on purpose
+        write_text(self.history_csv, history_as_csv(record["history"]))
+        write_json(self.record, record)
+        self.discard_checkpoint()
+
+
+@contextmanager
+def absl_warnings_silenced():
+    """Keras logs its warnings through absl's Python logger."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def history_as_csv(history):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(history)
+    writer.writerows(zip(*history.values()))
+    return text.getvalue()
+
+
+def data_summary(source, x_train, y_train, x_test, y_test):
+    """What the run was trained and tested on, with a fingerprint of the training data."""
+    fingerprint = hashlib.sha256(x_train.tobytes() + y_train.tobytes()).hexdigest()
+    return {
+        "source": source or "keras cache (keras.datasets.mnist)",
+        "train_images": len(x_train),
+        "test_images": len(x_test),
+        "train_sha256": fingerprint,
+    }
+
+
+def provenance():
+    """Library versions, machine, command and time: what a result needs to be put in context."""
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

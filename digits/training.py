@@ -1,0 +1,82 @@
+"""Fitting and testing a model: Keras callbacks for the per-epoch log, resume and a NaN guard."""
+
+import math
+import time
+
+import keras
+import tensorflow as tf
+
+from digits.errors import InputError
+
+EVALUATION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
+
+
+def seed_everything(config):
+    """Seed Python, NumPy and TensorFlow; with config.deterministic, make TensorFlow's ops repeatable too."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+class EpochLine(keras.callbacks.Callback):
+    """Print one line per epoch, and add the epoch's wall time to its logs as 'seconds'."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["seconds"] = time.perf_counter() - self.started
+        print(format_epoch(epoch + 1, self.epochs, logs), flush=True)
+
+
+def format_epoch(epoch, epochs, logs):
+    """E.g. 'epoch  3/15  loss 0.0412  accuracy 98.71%  val_loss 0.0398  val_accuracy 98.80%  9.1 s'."""
+    parts = [f"epoch {epoch:>{len(str(epochs))}}/{epochs}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            value = logs[key]
+            parts.append(f"{key} {value:.2%}" if key.endswith("accuracy") else f"{key} {value:.4f}")
+    parts.append(f"{logs['seconds']:.1f} s")
+    return "  ".join(parts)
+
+
+def fit(model, config, x_train, y_train, run):
+    """Train `model` as `config` says, checkpointing into the run folder after every epoch.
+
+    If the run folder holds an interrupted run, BackupAndRestore restores its weights,
+    optimizer state and epoch, and training goes on from there. Returns the history
+    of every epoch, resumed ones included, as lists by metric.
+    """
+    callbacks = [
+        EpochLine(config.epochs),  # first, so that the CSV logger below records 'seconds'
+        keras.callbacks.CSVLogger(run.checkpoint_history, append=True),
+        keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_split=config.validation_split,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history = run.read_checkpoint_history()
+    if not math.isfinite(history["loss"][-1]):
+        run.discard_checkpoint()  # resuming from NaN weights could only fail again
+        raise InputError(
+            f"training diverged: the loss became NaN in epoch {history['epoch'][-1]}; "
+            "try a lower --learning-rate"
+        )
+    return history
+
+
+def evaluate(model, x, y):
+    """Loss and accuracy of `model` on (x, y), e.g. the test set."""
+    scores = model.evaluate(x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True)
+    return {name: float(value) for name, value in scores.items()}

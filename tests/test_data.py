@@ -1,0 +1,192 @@
+"""The MNIST loader: round trips through .npz and IDX files, and every kind of bad file."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from conftest import random_mnist, write_idx
+from digits.data import IDX_FILES, load_mnist, to_inputs, to_one_hot
+from digits.errors import InputError
+
+
+def write_idx_folder(folder, arrays, gz=False):
+    folder.mkdir(exist_ok=True)
+    for key, name in IDX_FILES.items():
+        write_idx(folder / (name + (".gz" if gz else "")), arrays[key], gz=gz)
+    return folder
+
+
+def assert_same(loaded, arrays):
+    (x_train, y_train), (x_test, y_test) = loaded
+    for got, key in ((x_train, "x_train"), (y_train, "y_train"), (x_test, "x_test"), (y_test, "y_test")):
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, arrays[key])
+
+
+def test_npz_round_trip(tmp_path):
+    arrays = random_mnist()
+    np.savez_compressed(tmp_path / "mnist.npz", **arrays)
+    assert_same(load_mnist(tmp_path / "mnist.npz"), arrays)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_idx_folder_round_trip(tmp_path, gz):
+    arrays = random_mnist()
+    assert_same(load_mnist(write_idx_folder(tmp_path / "idx", arrays, gz=gz)), arrays)
+
+
+def test_limit_keeps_the_first_training_images_and_the_whole_test_set(tmp_path):
+    arrays = random_mnist(n_train=30, n_test=10)
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    (x_train, y_train), (x_test, _) = load_mnist(tmp_path / "mnist.npz", limit=7)
+    np.testing.assert_array_equal(x_train, arrays["x_train"][:7])
+    np.testing.assert_array_equal(y_train, arrays["y_train"][:7])
+    assert len(x_test) == 10
+
+
+def test_labels_of_any_integer_type_become_uint8(tmp_path):
+    arrays = random_mnist()
+    arrays["y_train"] = arrays["y_train"].astype(np.int64)
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    (_, y_train), _ = load_mnist(tmp_path / "mnist.npz")
+    assert y_train.dtype == np.uint8
+
+
+def test_inputs_are_float32_in_unit_range_with_a_channel_axis():
+    images = np.array([[[0, 255] * 14] * 28], dtype=np.uint8)
+    inputs = to_inputs(images)
+    assert inputs.shape == (1, 28, 28, 1) and inputs.dtype == np.float32
+    assert inputs.min() == 0.0 and inputs.max() == 1.0
+
+
+def test_one_hot_labels():
+    np.testing.assert_array_equal(to_one_hot(np.array([3, 0])), np.eye(10, dtype=np.float32)[[3, 0]])
+
+
+# Bad files: each must give an InputError naming the file and what is wrong.
+
+
+def npz_with(tmp_path, **changes):
+    arrays = {**random_mnist(), **changes}
+    arrays = {key: value for key, value in arrays.items() if value is not None}
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"y_test": None}, "missing array(s) y_test"),
+        ({"x_train": np.zeros((30, 28, 27), np.uint8)}, "shape (30, 28, 27)"),
+        ({"x_train": np.zeros((30, 28, 28), np.float32)}, "must be uint8"),
+        ({"y_train": np.full(30, 10, np.uint8)}, "outside 0-9"),
+        ({"y_train": np.full(30, -1, np.int64)}, "outside 0-9"),
+        ({"y_train": np.zeros(29, np.uint8)}, "30 images but 29 labels"),
+        ({"y_train": np.zeros(30, np.float32)}, "integer array"),
+        ({"x_test": np.zeros((0, 28, 28), np.uint8), "y_test": np.zeros(0, np.uint8)}, "holds no images"),
+    ],
+    ids=["missing-key", "wrong-shape", "wrong-dtype", "label-10", "label-negative", "count-mismatch",
+         "float-labels", "empty"],
+)
+def test_bad_npz_contents(tmp_path, changes, message):
+    path = npz_with(tmp_path, **changes)
+    with pytest.raises(InputError, match="bad.npz") as error:
+        load_mnist(path)
+    assert message in str(error.value)
+
+
+def test_corrupt_npz(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(b"this is not a zip archive")
+    with pytest.raises(InputError, match=r"mnist.npz: not a readable .npz file"):
+        load_mnist(path)
+
+
+def test_truncated_npz(tmp_path):
+    np.savez_compressed(tmp_path / "whole.npz", **random_mnist())
+    path = tmp_path / "mnist.npz"
+    path.write_bytes((tmp_path / "whole.npz").read_bytes()[:2000])
+    with pytest.raises(InputError, match=r"mnist.npz: not a readable .npz file"):
+        load_mnist(path)
+
+
+def test_pickled_npz_is_refused_not_unpickled(tmp_path):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **{**random_mnist(), "x_train": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(InputError, match="mnist.npz"):
+        load_mnist(path)
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(InputError, match="nowhere: no such file or folder"):
+        load_mnist(tmp_path / "nowhere")
+
+
+def test_folder_without_idx_files(tmp_path):
+    with pytest.raises(InputError, match="no train-images-idx3-ubyte or train-images-idx3-ubyte.gz"):
+        load_mnist(tmp_path)
+
+
+def test_idx_with_wrong_magic_number(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist())
+    raw = bytearray((folder / "t10k-labels-idx1-ubyte").read_bytes())
+    raw[2] = 0x0D  # float32 instead of unsigned byte
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte: not an IDX file .*0x00000d01"):
+        load_mnist(folder)
+
+
+def test_truncated_idx(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist(n_train=30))
+    raw = (folder / "train-images-idx3-ubyte").read_bytes()
+    (folder / "train-images-idx3-ubyte").write_bytes(raw[:-100])
+    with pytest.raises(InputError, match=r"train-images-idx3-ubyte: header says 30 items .* truncated"):
+        load_mnist(folder)
+
+
+def test_idx_header_count_larger_than_the_data(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist(n_train=30))
+    raw = bytearray((folder / "train-labels-idx1-ubyte").read_bytes())
+    raw[4:8] = (60000).to_bytes(4, "big")
+    (folder / "train-labels-idx1-ubyte").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"header says 60,000 items .* holds 38 bytes"):
+        load_mnist(folder)
+
+
+def test_idx_images_and_labels_counts_differ(tmp_path):
+    arrays = random_mnist(n_train=30)
+    arrays["y_train"] = arrays["y_train"][:25]
+    with pytest.raises(InputError, match="training set.*30 images but 25 labels"):
+        load_mnist(write_idx_folder(tmp_path / "idx", arrays))
+
+
+def test_idx_images_not_28_by_28(tmp_path):
+    arrays = random_mnist()
+    arrays["x_test"] = np.zeros((10, 32, 32), np.uint8)
+    with pytest.raises(InputError, match=r"test set.*shape \(10, 32, 32\)"):
+        load_mnist(write_idx_folder(tmp_path / "idx", arrays))
+
+
+def test_truncated_gzip(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist(), gz=True)
+    whole = (folder / "train-images-idx3-ubyte.gz").read_bytes()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"train-images-idx3-ubyte.gz: cannot read it"):
+        load_mnist(folder)
+
+
+def test_gz_file_that_is_not_gzip(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist())
+    (folder / "t10k-images-idx3-ubyte").rename(folder / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(InputError, match=r"t10k-images-idx3-ubyte.gz: cannot read it"):
+        load_mnist(folder)
+
+
+def test_gzip_of_garbage_is_not_an_idx_file(tmp_path):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist())
+    (folder / "t10k-images-idx3-ubyte").unlink()
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x1f\x8b hello"))
+    with pytest.raises(InputError, match=r"t10k-images-idx3-ubyte.gz: not an IDX file"):
+        load_mnist(folder)
