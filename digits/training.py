@@ -18,18 +18,24 @@ def seed_everything(config):
         tf.config.experimental.enable_op_determinism()
 
 
-class EpochLine(keras.callbacks.Callback):
-    """Print one line per epoch, and add the epoch's wall time to its logs as 'seconds'."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
+class EpochTimer(keras.callbacks.Callback):
+    """Add each epoch's wall time to its logs as 'seconds', for the callbacks after it."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = time.perf_counter() - self.started
+
+
+class EpochLine(keras.callbacks.Callback):
+    """Print one line per epoch."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
         print(format_epoch(epoch + 1, self.epochs, logs), flush=True)
 
 
@@ -52,10 +58,11 @@ def fit(model, config, x_train, y_train, run):
     of every epoch, resumed ones included, as lists by metric.
     """
     callbacks = [
-        EpochLine(config.epochs),  # first, so that the CSV logger below records 'seconds'
+        EpochTimer(),
         keras.callbacks.CSVLogger(run.checkpoint_history, append=True),
         keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
+        EpochLine(config.epochs),  # last: an epoch printed is an epoch saved
     ]
     model.fit(
         x_train,
