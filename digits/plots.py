@@ -43,9 +43,10 @@ def draw_metric(ax, history, metric, test_value=None):
             values = [scale * value for value in history[prefix + metric]]
             ax.plot(history["epoch"], values, marker="o", markersize=3, color=colour, label=label)
     if test_value is not None:
+        shown = f"{test_value:.2%}" if metric == "accuracy" else f"{test_value:.4f}"
         ax.plot(
             history["epoch"][-1], scale * test_value, marker="*", markersize=14, linestyle="none",
-            color="tab:red", label=f"test, after training ({scale * test_value:.2f}{'%' if scale == 100 else ''})",
+            color="tab:red", label=f"test, after training ({shown})",
         )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

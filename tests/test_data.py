@@ -190,3 +190,31 @@ def test_gzip_of_garbage_is_not_an_idx_file(tmp_path):
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x1f\x8b hello"))
     with pytest.raises(InputError, match=r"t10k-images-idx3-ubyte.gz: not an IDX file"):
         load_mnist(folder)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    folder = write_idx_folder(tmp_path / "idx", random_mnist())
+    real_read_bytes = type(folder).read_bytes
+
+    def read_bytes(path):
+        if path.name == "t10k-labels-idx1-ubyte":
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(type(folder), "read_bytes", read_bytes)
+    with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte: cannot read it .*Permission denied"):
+        load_mnist(folder)
+
+
+def test_without_a_path_the_keras_cache_is_used_and_checked(monkeypatch):
+    import keras
+
+    arrays = random_mnist()
+    monkeypatch.setattr(
+        keras.datasets.mnist, "load_data",
+        lambda: ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])),
+    )
+    assert_same(load_mnist(None), arrays)
+    arrays["y_test"] = arrays["y_test"] + 10
+    with pytest.raises(InputError, match="the Keras cache \\(test set\\): 10 label"):
+        load_mnist(None)
