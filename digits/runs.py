@@ -14,9 +14,9 @@ Every file is written to a temporary name and renamed, so a crash leaves the
 previous version or the new one, never half of one.
 """
 
-from datetime import datetime, timezone
 from contextlib import contextmanager
 import csv
+from datetime import datetime, timezone
 import hashlib
 import io
 import logging
@@ -54,10 +54,10 @@ class RunFolder:
         return load_config(self.checkpoint_config)
 
     def finished_epochs(self):
-        """Epochs an interrupted run has finished (rows of its checkpoint history)."""
+        """Epochs an interrupted run has finished (epochs in its checkpoint history)."""
         if not self.checkpoint_history.is_file():
             return 0
-        return max(0, len(self.checkpoint_history.read_text().strip().splitlines()) - 1)
+        return len(self.read_checkpoint_history()["epoch"])
 
     def read_checkpoint_history(self):
         """The per-epoch history so far, as lists by column with 1-based epochs.
@@ -81,7 +81,7 @@ class RunFolder:
 
     def start(self, config: RunConfig, resume: bool):
         """Prepare the checkpoint folder: kept as it is to resume, else made afresh."""
-        if resume and self.is_interrupted():
+        if resume:
             return
         self.discard_checkpoint()
         self.checkpoint.mkdir(parents=True)
