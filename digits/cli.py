@@ -28,7 +28,7 @@ def comma_separated_ints(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 64,64,64, got {text!r}")
 
 
-def add_data_arguments(parser):
+def add_data_arguments(parser, limit=True):
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data", metavar="PATH",
@@ -36,10 +36,11 @@ def add_data_arguments(parser):
         "the four original IDX files, plain or .gz. Default: $MNIST_DATA if set, else the Keras cache "
         "(~/.keras/datasets/mnist.npz), downloading it if needed. Use it on machines without internet.",
     )
-    group.add_argument(
-        "--limit", type=int, metavar="N",
-        help="train on the first N training images only, for quick runs (the test set stays whole)",
-    )
+    if limit:
+        group.add_argument(
+            "--limit", type=int, metavar="N",
+            help="train on the first N training images only, for quick runs (the test set stays whole)",
+        )
 
 
 def add_model_arguments(parser):
@@ -87,8 +88,13 @@ def parse_config(parser, argv=None, base=None):
         parser.set_defaults(**base.to_dict())
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
-    values["data"] = values.get("data") or os.environ.get("MNIST_DATA") or None
+    values["data"] = data_path(values.get("data"))
     return args, replace(base or DEFAULTS, **values)
+
+
+def data_path(given, fallback=None):
+    """Where MNIST comes from: --data, else $MNIST_DATA, else `fallback`; None means the Keras cache."""
+    return given or os.environ.get("MNIST_DATA") or fallback
 
 
 def run(main):

@@ -2,8 +2,12 @@
 
 import keras
 from keras import layers
+import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
+from digits.errors import InputError
+
+PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -46,3 +50,31 @@ def compile_cnn(config):
     model = build_cnn(config)
     model.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def load_trained_model(path):
+    """Load a saved Keras model and check that it reads 28x28x1 images into 10 classes."""
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # Keras raises many kinds of error for a file it cannot read
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a Keras model ({reason})") from None
+    expected_input, expected_output = (None, IMAGE_SIZE, IMAGE_SIZE, 1), (None, NUM_CLASSES)
+    if tuple(model.input_shape) != expected_input or tuple(model.output_shape) != expected_output:
+        raise InputError(
+            f"{path}: the model maps {tuple(model.input_shape)} to {tuple(model.output_shape)}, "
+            f"but MNIST needs {expected_input} to {expected_output}"
+        )
+    return model
+
+
+def predict_probabilities(model, inputs):
+    """Class probabilities (float64, rows summing to 1) for each input, predicted in batches.
+
+    A model that ends in logits rather than softmax gets a softmax applied, so every
+    metric downstream sees probabilities.
+    """
+    outputs = model.predict(inputs, batch_size=PREDICTION_BATCH_SIZE, verbose=0).astype(np.float64)
+    if outputs.min() < 0 or not np.allclose(outputs.sum(axis=1), 1, atol=1e-3):
+        outputs = np.asarray(keras.ops.softmax(outputs, axis=1), dtype=np.float64)
+    return outputs / outputs.sum(axis=1, keepdims=True)  # float32 rows sum to 1 only within ~1e-7

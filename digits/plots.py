@@ -5,7 +5,9 @@ needs a display and no figure outlives its function.
 """
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 
 from digits.files import atomic_path
 
@@ -72,4 +74,116 @@ def save_training_curves(history, path, title, test=None):
     for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss")):
         draw_metric(ax, history, metric, test.get(metric))
         ax.set_title(f"{metric} per epoch")
+    return save(fig, path)
+
+
+def class_colours():
+    """Ten distinguishable colours, one per digit (matplotlib's tab10)."""
+    return [f"C{digit}" for digit in range(10)]
+
+
+def draw_roc(ax, roc, with_labels):
+    for digit, colour in enumerate(class_colours()):
+        curve = roc[str(digit)]
+        ax.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=1.2,
+                label=f"digit {digit} (AUC {curve['auc']:.5f})" if with_labels else None)
+    for name, style in (("micro", "--"), ("macro", ":")):
+        curve = roc[name]
+        ax.plot(curve["fpr"], curve["tpr"], color="black", linestyle=style, linewidth=2,
+                label=f"{name}-average (AUC {curve['auc']:.5f})" if with_labels else None)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.grid(alpha=0.3)
+
+
+def zoom_floor(values_at_corner):
+    """Lower edge of a zoomed panel: a little under the lowest curve near the corner."""
+    return max(0.0, np.floor(100 * min(values_at_corner)) / 100 - 0.01)
+
+
+def save_roc_curves(roc, path, title):
+    """The report's Figure 7: one-vs-rest ROC per digit with micro and macro averages, and a zoom
+    on the top-left corner where the curves of a good model crowd together."""
+    fig = Figure(figsize=(13, 6), layout="constrained")
+    fig.suptitle(title)
+    whole, corner = fig.subplots(1, 2)
+    draw_roc(whole, roc, with_labels=True)
+    whole.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="chance (AUC 0.5)")
+    whole.set_title("ROC curves, one digit against the rest")
+    whole.legend(loc="lower right", fontsize=8.5)
+    draw_roc(corner, roc, with_labels=False)
+    corner.set_xscale("log")  # spreads out the curves that all hug the left edge
+    corner.set_xlim(1e-4, 0.1)
+    corner.set_ylim(zoom_floor([np.interp(1e-3, roc[str(d)]["fpr"], roc[str(d)]["tpr"]) for d in range(10)]), 1.0005)
+    corner.set_xlabel("false positive rate (log scale)")
+    corner.set_title("zoom on the top-left corner")
+    return save(fig, path)
+
+
+def draw_precision_recall(ax, pr, with_labels):
+    for digit, colour in enumerate(class_colours()):
+        curve = pr[str(digit)]
+        ax.plot(curve["recall"], curve["precision"], color=colour, linewidth=1.2, drawstyle="steps-post",
+                label=f"digit {digit} (AP {curve['average_precision']:.5f})" if with_labels else None)
+    curve = pr["micro"]
+    ax.plot(curve["recall"], curve["precision"], color="black", linestyle="--", linewidth=2, drawstyle="steps-post",
+            label=f"micro-average (AP {curve['average_precision']:.5f})" if with_labels else None)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.grid(alpha=0.3)
+
+
+def save_precision_recall_curves(pr, path, title):
+    """The report's Figure 6: precision-recall per digit and micro-averaged, average precision in the
+    legend, and a zoom on the top-right corner."""
+    fig = Figure(figsize=(13, 6), layout="constrained")
+    fig.suptitle(title)
+    whole, corner = fig.subplots(1, 2)
+    draw_precision_recall(whole, pr, with_labels=True)
+    whole.set_xlim(0, 1.01)
+    whole.set_ylim(0, 1.01)
+    whole.set_title("precision-recall curves, one digit against the rest")
+    whole.legend(loc="lower left", fontsize=8.5)
+    draw_precision_recall(corner, pr, with_labels=False)
+    floor = zoom_floor([np.interp(0.9, pr[str(d)]["recall"][::-1], pr[str(d)]["precision"][::-1]) for d in range(10)])
+    corner.set_xlim(0.9, 1.002)
+    corner.set_ylim(floor, 1.002)
+    corner.set_title("top-right corner, recall from 90%")
+    return save(fig, path)
+
+
+def save_confusion_matrix(labels, predicted, path, title):
+    """The report's Figure 8: counts, and each row normalized to the share of that true digit."""
+    fig = Figure(figsize=(15, 6.5), layout="constrained")
+    fig.suptitle(title)
+    counts, shares = fig.subplots(1, 2)
+    ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=range(10), ax=counts, cmap="Blues",
+                                            values_format="d", colorbar=True)
+    counts.set_title("test images (counts)")
+    normalized = ConfusionMatrixDisplay.from_predictions(labels, predicted, labels=range(10), ax=shares, cmap="Blues",
+                                                         normalize="true", values_format=".1%", colorbar=True)
+    normalized.im_.colorbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    shares.set_title("share of each true digit (rows sum to 100%)")
+    for ax in (counts, shares):
+        ax.set_xlabel("predicted digit")
+        ax.set_ylabel("true digit")
+        for text in ax.texts:
+            text.set_fontsize(8)
+    return save(fig, path)
+
+
+def save_mistakes(images, wrong, path, title, columns=8, rows=5):
+    """The misclassified test digits, most confident mistakes first, with true and predicted labels."""
+    shown = wrong[: columns * rows]
+    rows = max(1, -(-len(shown) // columns))
+    fig = Figure(figsize=(1.6 * columns, 1.85 * rows + 0.6), layout="constrained")
+    fig.suptitle(title)
+    for ax in fig.subplots(rows, columns, squeeze=False).flat:
+        ax.set_axis_off()
+    for ax, mistake in zip(fig.axes, shown):
+        ax.imshow(images[mistake["index"]], cmap="gray")
+        ax.set_title(f"#{mistake['index']}: true {mistake['true']}, read {mistake['predicted']}\n"
+                     f"{mistake['confidence']:.1%} sure", fontsize=9)
+    if not shown:
+        fig.axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
     return save(fig, path)

@@ -28,6 +28,7 @@ import shutil
 import sys
 
 from digits.config import RunConfig, load_config
+from digits.errors import InputError
 from digits.files import atomic_path, write_json, write_text
 
 
@@ -97,6 +98,28 @@ class RunFolder:
         write_text(self.history_csv, history_as_csv(record["history"]))
         write_json(self.record, record)
         self.discard_checkpoint()
+
+
+def find_model_file(path):
+    """The model a user points at: a .keras or .h5 file, or a run folder's model.keras (else model.h5)."""
+    path = Path(path)
+    if path.is_dir():
+        run = RunFolder(path)
+        for candidate in (run.model_keras, run.model_h5):
+            if candidate.is_file():
+                return candidate
+        raise InputError(f"{path}: no model.keras or model.h5 in this folder")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    if path.suffix not in (".keras", ".h5"):
+        raise InputError(f"{path}: expected a .keras or .h5 model file, or a run folder")
+    return path
+
+
+def saved_data_path(run_folder):
+    """The data a run was trained on, from its run.json, or None if it has none."""
+    record = RunFolder(run_folder).record
+    return load_config(record).data if record.is_file() else None
 
 
 @contextmanager

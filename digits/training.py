@@ -7,8 +7,7 @@ import keras
 import tensorflow as tf
 
 from digits.errors import InputError
-
-EVALUATION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
+from digits.model import PREDICTION_BATCH_SIZE
 
 
 def seed_everything(config):
@@ -85,5 +84,5 @@ def fit(model, config, x_train, y_train, run):
 
 def evaluate(model, x, y):
     """Loss and accuracy of `model` on (x, y), e.g. the test set."""
-    scores = model.evaluate(x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True)
+    scores = model.evaluate(x, y, batch_size=PREDICTION_BATCH_SIZE, verbose=0, return_dict=True)
     return {name: float(value) for name, value in scores.items()}

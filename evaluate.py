@@ -1,0 +1,85 @@
+"""Evaluate a saved model on the MNIST test set: the report's section 4, without retraining.
+
+    python evaluate.py models/cnn                        # a run folder from train_cnn.py
+    python evaluate.py models/cnn/model.h5 --data ~/datasets/mnist.npz
+    python evaluate.py models/cnn --format pdf --figures report/figures
+
+Prints the classification report (the report's Figure 5), the test loss, accuracy,
+top-2 accuracy, error count and the ROC AUCs. Draws the ROC curves (Figure 7),
+precision-recall curves (Figure 6), confusion matrix (Figure 8) and the most confident
+mistakes into --figures, and saves every number into the model's folder as
+evaluation.json and classification_report.txt. Data: --data, else $MNIST_DATA, else
+the data the run was trained on (its run.json), else the Keras cache.
+"""
+
+import argparse
+
+from digits import cli
+from digits.data import load_mnist, to_inputs
+from digits.evaluation import evaluate_predictions
+from digits.files import write_json, write_text
+from digits.runs import data_summary, find_model_file, provenance, saved_data_path
+
+
+def build_parser():
+    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a run folder (uses its model.keras, else model.h5) or a .keras/.h5 file")
+    cli.add_data_arguments(parser, limit=False)
+    output = parser.add_argument_group("output")
+    output.add_argument("--figures", default="figures", metavar="DIR", help="folder for the figures (default: %(default)s)")
+    output.add_argument("--format", choices=("png", "pdf"), default="png", help="figure file format (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    model_file = find_model_file(args.model)
+    run_folder = model_file.parent
+    data = cli.data_path(args.data, fallback=saved_data_path(run_folder))
+    (x_train, y_train), (x_test, y_test) = load_mnist(data)
+
+    # TensorFlow loads only now, so that --help and bad arguments answer at once.
+    from digits import plots
+    from digits.model import load_trained_model, predict_probabilities
+
+    model = load_trained_model(model_file)
+    probabilities = predict_probabilities(model, to_inputs(x_test))
+    numbers, report_text, roc, pr = evaluate_predictions(y_test, probabilities)
+    test = numbers["test"]
+
+    print(f"Model: {model_file} ({model.count_params():,} parameters)")
+    print(f"Data: {len(x_test):,} test images from {data or 'the Keras cache'}\n")
+    print(report_text)
+    print(f"Test loss {test['loss']:.4f}, accuracy {test['accuracy']:.2%}, top-2 accuracy {test['top2_accuracy']:.2%}, "
+          f"{test['errors']} errors in {test['images']:,} images")
+    per_class = "  ".join(f"{digit}: {numbers['roc_auc'][str(digit)]:.5f}" for digit in range(10))
+    print(f"ROC AUC per digit  {per_class}")
+    print(f"ROC AUC micro-average {numbers['roc_auc']['micro']:.6f}, macro-average {numbers['roc_auc']['macro']:.6f}; "
+          f"average precision micro-average {numbers['average_precision']['micro']:.6f}")
+
+    name = f"{model_file.parent.name}/{model_file.name}"
+    figure = f"{args.figures}/{{}}.{args.format}"
+    figures = [
+        plots.save_roc_curves(roc, figure.format("roc_curves"), f"ROC curves of {name} on the MNIST test set"),
+        plots.save_precision_recall_curves(pr, figure.format("precision_recall_curves"), f"Precision-recall curves of {name} on the MNIST test set"),
+        plots.save_confusion_matrix(y_test, probabilities.argmax(axis=1), figure.format("confusion_matrix"), f"Confusion matrix of {name} on the MNIST test set"),
+        plots.save_mistakes(x_test, numbers["misclassified"], figure.format("misclassified_digits"),
+                            f"{name}: {test['errors']} of {test['images']:,} test digits misread; "
+                            f"the most confident mistakes first, with their test-set index"),
+    ]
+
+    record = {
+        "model": str(model_file),
+        "data": data_summary(data, x_train, y_train, x_test, y_test),
+        **numbers,
+        "figures": [str(path) for path in figures],
+        "provenance": provenance(),
+    }
+    write_text(run_folder / "classification_report.txt", report_text)
+    write_json(run_folder / "evaluation.json", record)
+    print(f"\nSaved {run_folder / 'evaluation.json'} and classification_report.txt; figures in {args.figures}/")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
