@@ -57,15 +57,17 @@ def main(argv=None):
     print(f"ROC AUC micro-average {numbers['roc_auc']['micro']:.6f}, macro-average {numbers['roc_auc']['macro']:.6f}; "
           f"average precision micro-average {numbers['average_precision']['micro']:.6f}")
 
-    name = f"{model_file.parent.name}/{model_file.name}"
+    title = f"{model_file.parent.name}/{model_file.name} on {test['images']:,} test images"
     figure = f"{args.figures}/{{}}.{args.format}"
+    predicted = probabilities.argmax(axis=1)
     figures = [
-        plots.save_roc_curves(roc, figure.format("roc_curves"), f"ROC curves of {name} on the MNIST test set"),
-        plots.save_precision_recall_curves(pr, figure.format("precision_recall_curves"), f"Precision-recall curves of {name} on the MNIST test set"),
-        plots.save_confusion_matrix(y_test, probabilities.argmax(axis=1), figure.format("confusion_matrix"), f"Confusion matrix of {name} on the MNIST test set"),
-        plots.save_mistakes(x_test, numbers["misclassified"], figure.format("misclassified_digits"),
-                            f"{name}: {test['errors']} of {test['images']:,} test digits misread; "
-                            f"the most confident mistakes first, with their test-set index"),
+        plots.save_roc_curves(roc, figure.format("roc_curves"), f"ROC curves of {title}"),
+        plots.save_precision_recall_curves(pr, figure.format("precision_recall_curves"), f"Precision-recall curves of {title}"),
+        plots.save_confusion_matrix(y_test, predicted, figure.format("confusion_matrix"), f"Confusion matrix of {title}"),
+        plots.save_mistakes(
+            x_test, numbers["misclassified"], figure.format("misclassified_digits"),
+            f"{title}: {test['errors']} misread, the most confident mistakes first (with test-set index)",
+        ),
     ]
 
     record = {

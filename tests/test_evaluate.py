@@ -1,0 +1,173 @@
+"""evaluate.py and digits.evaluation: metrics checked against scikit-learn, figures, bad input."""
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import keras
+import numpy as np
+from PIL import Image
+import pytest
+from sklearn.metrics import average_precision_score, confusion_matrix, log_loss, roc_auc_score
+from sklearn.preprocessing import label_binarize
+
+import evaluate
+from digits.config import RunConfig
+from digits.data import to_inputs, to_one_hot
+from digits.errors import InputError
+from digits.evaluation import evaluate_predictions
+from digits.model import compile_cnn
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ("roc_curves", "precision_recall_curves", "confusion_matrix", "misclassified_digits")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, digits_npz):
+    """A small network trained for one epoch on scikit-learn's digits, saved as a run folder."""
+    run = tmp_path_factory.mktemp("run")
+    data = np.load(digits_npz)
+    config = RunConfig(data=str(digits_npz), filters=(8, 8), epochs=1)
+    keras.utils.set_random_seed(0)
+    model = compile_cnn(config)
+    model.fit(to_inputs(data["x_train"]), to_one_hot(data["y_train"]), batch_size=64, epochs=1, verbose=0)
+    model.save(run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"config": config.to_dict()}))
+    return run
+
+
+def random_probabilities(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    scores = rng.random((n, 10)) + 2.0 * np.eye(10)[labels] * rng.random((n, 1))
+    return labels, scores / scores.sum(axis=1, keepdims=True)
+
+
+def test_numbers_match_scikit_learn_computed_directly():
+    labels, probabilities = random_probabilities()
+    numbers, text, roc, pr = evaluate_predictions(labels, probabilities)
+    onehot = label_binarize(labels, classes=range(10))
+    for digit in range(10):
+        assert numbers["roc_auc"][str(digit)] == pytest.approx(roc_auc_score(onehot[:, digit], probabilities[:, digit]), abs=1e-9)
+        assert numbers["average_precision"][str(digit)] == pytest.approx(
+            average_precision_score(onehot[:, digit], probabilities[:, digit]), abs=1e-9)
+    assert numbers["roc_auc"]["micro"] == pytest.approx(roc_auc_score(labels, probabilities, multi_class="ovr", average="micro"))
+    assert numbers["roc_auc"]["macro"] == pytest.approx(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro"))
+    assert numbers["roc_auc"]["macro"] == pytest.approx(np.mean([numbers["roc_auc"][str(d)] for d in range(10)]))
+    predicted = probabilities.argmax(axis=1)
+    assert numbers["confusion_matrix"] == confusion_matrix(labels, predicted).tolist()
+    test = numbers["test"]
+    assert test["accuracy"] == pytest.approx(np.mean(predicted == labels))
+    top2 = np.argsort(-probabilities, axis=1)[:, :2]
+    assert test["top2_accuracy"] == pytest.approx(np.mean([label in row for label, row in zip(labels, top2)]))
+    assert test["loss"] == pytest.approx(-np.mean(np.log(probabilities[np.arange(len(labels)), labels])))
+    assert test["errors"] == int(np.sum(predicted != labels)) == len(numbers["misclassified"])
+    assert numbers["classification_report"]["accuracy"] == pytest.approx(test["accuracy"])
+    assert "macro avg" in text and "weighted avg" in text
+    # The macro ROC curve averages the per-class curves, so its area is close to the macro AUC.
+    assert np.trapezoid(roc["macro"]["tpr"], roc["macro"]["fpr"]) == pytest.approx(numbers["roc_auc"]["macro"], abs=0.01)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # four images leave most digits without a positive example
+def test_mistakes_are_listed_most_confident_first():
+    labels = np.array([0, 1, 2, 3])
+    probabilities = np.full((4, 10), 0.01)
+    probabilities[0, 0] = 0.91  # right
+    probabilities[1, 7] = 0.61  # wrong, less sure
+    probabilities[2, 5] = 0.81  # wrong, surer
+    probabilities[3, 3] = 0.91  # right
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    numbers, *_ = evaluate_predictions(labels, probabilities)
+    assert [(m["index"], m["true"], m["predicted"]) for m in numbers["misclassified"]] == [(2, 2, 5), (1, 1, 7)]
+    assert numbers["misclassified"][0]["confidence"] > numbers["misclassified"][1]["confidence"]
+
+
+def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
+    figures = tmp_path / "figures"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), str(trained_run), "--figures", str(figures)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # no --data: the run's own run.json says where its data is
+    assert result.returncode == 0, result.stderr
+    assert "macro avg" in result.stdout and "ROC AUC micro-average" in result.stdout
+
+    record = json.loads((trained_run / "evaluation.json").read_text())
+    data = np.load(digits_npz)
+    labels = data["y_test"]
+    outputs = keras.models.load_model(trained_run / "model.keras").predict(to_inputs(data["x_test"]), verbose=0)
+    outputs = outputs.astype(np.float64)
+    probabilities = outputs / outputs.sum(axis=1, keepdims=True)
+    onehot = label_binarize(labels, classes=range(10))
+    for digit in range(10):
+        assert record["roc_auc"][str(digit)] == pytest.approx(roc_auc_score(onehot[:, digit], probabilities[:, digit]), abs=1e-6)
+        assert record["average_precision"][str(digit)] == pytest.approx(
+            average_precision_score(onehot[:, digit], probabilities[:, digit]), abs=1e-6)
+    assert record["roc_auc"]["micro"] == pytest.approx(roc_auc_score(onehot, probabilities, average="micro"), abs=1e-6)
+    assert record["roc_auc"]["macro"] == pytest.approx(roc_auc_score(onehot, probabilities, average="macro"), abs=1e-6)
+    assert record["average_precision"]["micro"] == pytest.approx(
+        average_precision_score(onehot, probabilities, average="micro"), abs=1e-6)
+    assert record["confusion_matrix"] == confusion_matrix(labels, probabilities.argmax(axis=1)).tolist()
+    assert record["test"]["loss"] == pytest.approx(log_loss(labels, probabilities), abs=1e-6)
+    assert record["test"]["images"] == 297 and record["data"]["source"] == str(digits_npz)
+    report = (trained_run / "classification_report.txt").read_text()
+    assert "weighted avg" in report and report in result.stdout
+
+    for name in FIGURES:
+        with Image.open(figures / f"{name}.png") as image:
+            assert image.width >= 1500 and image.height >= 700, (name, image.size)
+    assert not list(trained_run.glob(".*partial*"))
+
+
+def test_figures_as_pdf(trained_run, digits_npz, tmp_path):
+    assert evaluate.main([str(trained_run), "--data", str(digits_npz), "--figures", str(tmp_path), "--format", "pdf"]) == 0
+    for name in FIGURES:
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def save_model(path, inputs, outputs):
+    model = keras.Sequential([keras.Input(shape=inputs), keras.layers.Flatten(), keras.layers.Dense(outputs, activation="softmax")])
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_model, message",
+    [
+        (lambda tmp: tmp / "nowhere", "nowhere: no such file or folder"),
+        (lambda tmp: tmp, "no model.keras or model.h5 in this folder"),
+        (lambda tmp: (tmp / "notes.txt").write_text("hi") and tmp / "notes.txt", "expected a .keras or .h5 model file"),
+        (lambda tmp: (tmp / "model.keras").write_bytes(b"not a zip") and tmp / "model.keras", "model.keras: not a Keras model"),
+        (lambda tmp: (tmp / "model.h5").write_bytes(b"\x89HDF garbage") and tmp / "model.h5", "model.h5: not a Keras model"),
+        (lambda tmp: save_model(tmp / "flat.keras", (784,), 10), "maps (None, 784) to (None, 10), but MNIST needs (None, 28, 28, 1)"),
+        (lambda tmp: save_model(tmp / "five.keras", (28, 28, 1), 5), "to (None, 5), but MNIST needs"),
+    ],
+    ids=["missing", "empty-folder", "not-a-model-name", "corrupt-keras", "corrupt-h5", "wrong-input", "wrong-output"],
+)
+def test_bad_models_are_named_and_nothing_is_written(tmp_path, digits_npz, make_model, message):
+    model_path = make_model(tmp_path)
+    with pytest.raises(InputError) as error:
+        evaluate.main([str(model_path), "--data", str(digits_npz), "--figures", str(tmp_path / "figures")])
+    assert message in str(error.value)
+    assert not (tmp_path / "evaluation.json").exists() and not (tmp_path / "figures").exists()
+
+
+def test_bad_data_is_named(trained_run, tmp_path):
+    with pytest.raises(InputError, match="nowhere.npz: no such file or folder"):
+        evaluate.main([str(trained_run), "--data", str(tmp_path / "nowhere.npz")])
+
+
+def test_bad_input_from_the_command_line_is_one_line_and_exit_code_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), str(tmp_path / "missing")], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"evaluate.py: error: {tmp_path / 'missing'}: no such file or folder"
+
+
+def test_help_answers_without_importing_tensorflow(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "evaluate.py"), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "--figures" in result.stdout and "--format" in result.stdout
+    assert "tensorflow" not in result.stderr and "keras" not in result.stderr
