@@ -16,7 +16,6 @@ import argparse
 
 from digits import cli
 from digits.data import load_mnist, to_inputs
-from digits.evaluation import evaluate_predictions
 from digits.files import write_json, write_text
 from digits.runs import data_summary, find_model_file, provenance, saved_data_path
 
@@ -38,8 +37,9 @@ def main(argv=None):
     data = cli.data_path(args.data, fallback=saved_data_path(run_folder))
     (x_train, y_train), (x_test, y_test) = load_mnist(data)
 
-    # TensorFlow loads only now, so that --help and bad arguments answer at once.
+    # TensorFlow and scikit-learn load only now, so that --help and bad arguments answer at once.
     from digits import plots
+    from digits.evaluation import evaluate_predictions
     from digits.model import load_trained_model, predict_probabilities
 
     model = load_trained_model(model_file)
