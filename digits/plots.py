@@ -187,3 +187,92 @@ def save_mistakes(images, wrong, path, title, columns=8, rows=5):
     if not shown:
         fig.axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
     return save(fig, path)
+
+
+def accuracy_bands(points, part):
+    """Mean and standard deviation (0 for one seed) of an accuracy over each point's seeds, in percent."""
+    means, stds = [], []
+    for point in points:
+        values = [100 * value for value in point.values(part)]
+        means.append(np.mean(values))
+        stds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+    return np.array(means), np.array(stds)
+
+
+def seeds_label(points):
+    counts = sorted({len(point.trials) for point in points})
+    return f"{counts[0]} seed{'s' if counts[0] > 1 else ''}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds"
+
+
+def save_sweep_axis(points, parameter, path, title):
+    """Train and test accuracy against one swept setting (the report's Figures 4 and 11), with
+    error bars of one standard deviation over seeds."""
+    points = sorted(points, key=lambda point: point.settings[parameter])
+    x = [point.settings[parameter] for point in points]
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for part, colour, marker in (("train", "tab:blue", "o"), ("test", "tab:red", "s")):
+        means, stds = accuracy_bands(points, part)
+        ax.errorbar(x, means, yerr=stds, color=colour, marker=marker, capsize=4, label=f"{part} accuracy")
+    if parameter == "batch_size":
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(x, [str(value) for value in x])
+    else:
+        ax.set_xticks(x)
+    ax.set_xlabel(parameter.replace("_", " "))
+    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+    ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return save(fig, path)
+
+
+def save_learning_rate_sweep(points, path, title):
+    """Test (solid) and train (dashed) accuracy against the learning rate, one colour per optimizer."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    optimizers = list(dict.fromkeys(point.settings["optimizer"] for point in points))
+    for colour, optimizer in zip(("tab:blue", "tab:orange", "tab:green"), optimizers):
+        mine = sorted((p for p in points if p.settings["optimizer"] == optimizer), key=lambda p: p.settings["learning_rate"])
+        rates = [point.settings["learning_rate"] for point in mine]
+        for part, style in (("test", "-"), ("train", "--")):
+            means, stds = accuracy_bands(mine, part)
+            ax.errorbar(rates, means, yerr=stds, color=colour, linestyle=style, marker="o", markersize=4, capsize=3,
+                        label=f"{optimizer}, {part}")
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=max(0, ax.get_ylim()[0]))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+    ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower left", fontsize=9, ncols=2)
+    return save(fig, path)
+
+
+def save_epoch_curves(trials, metric, path, title):
+    """A metric per epoch for training and test: one thin line per seed and their mean, thick
+    (the report's Figures 9 and 10)."""
+    scale = 100 if metric == "accuracy" else 1
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    for part, colour in (("", "tab:blue"), ("test_", "tab:red")):
+        curves = [np.array(trial.user_attrs["history"][part + metric]) * scale for trial in trials
+                  if part + metric in trial.user_attrs["history"]]
+        if not curves:
+            continue
+        epochs = np.arange(1, len(curves[0]) + 1)
+        for curve in curves:
+            ax.plot(epochs[: len(curve)], curve, color=colour, alpha=0.35, linewidth=0.8)
+        length = min(len(curve) for curve in curves)
+        mean = np.mean([curve[:length] for curve in curves], axis=0)
+        ax.plot(epochs[:length], mean, color=colour, linewidth=2,
+                label=f"{'training' if not part else 'test'} (mean of {len(curves)} seed{'s' if len(curves) > 1 else ''})")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(METRIC_LABELS[metric])
+    if metric == "loss":
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right" if metric == "accuracy" else "upper right")
+    return save(fig, path)

@@ -49,20 +49,49 @@ def format_epoch(epoch, epochs, logs):
     return "  ".join(parts)
 
 
-def fit(model, config, x_train, y_train, run):
+class TrainingDiverged(InputError):
+    """The loss became NaN; `history` holds the epochs up to and including that one."""
+
+    def __init__(self, history):
+        self.history = history
+        super().__init__(
+            f"training diverged: the loss became NaN in epoch {history['epoch'][-1]}; try a lower --learning-rate"
+        )
+
+
+class TestEachEpoch(keras.callbacks.Callback):
+    """Add the test loss and accuracy after every epoch to the logs, as 'test_loss' and 'test_accuracy'.
+
+    For the report's per-epoch curves (its Figures 9 and 10); never used to choose anything.
+    """
+
+    def __init__(self, x_test, y_test):
+        super().__init__()
+        self.x_test, self.y_test = x_test, y_test
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in evaluate(self.model, self.x_test, self.y_test).items():
+            logs[f"test_{name}"] = value
+
+
+def fit(model, config, x_train, y_train, run, extra_callbacks=(), verbose=True):
     """Train `model` as `config` says, checkpointing into the run folder after every epoch.
 
     If the run folder holds an interrupted run, BackupAndRestore restores its weights,
-    optimizer state and epoch, and training goes on from there. Returns the history
-    of every epoch, resumed ones included, as lists by metric.
+    optimizer state and epoch, and training goes on from there. `extra_callbacks` run
+    before the history is logged, so what they add to the logs is recorded. Returns
+    the history of every epoch, resumed ones included, as lists by metric; raises
+    TrainingDiverged if the loss became NaN.
     """
     callbacks = [
         EpochTimer(),
+        *extra_callbacks,
         keras.callbacks.CSVLogger(run.checkpoint_history, append=True),
         keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
-        EpochLine(config.epochs),  # last: an epoch printed is an epoch saved
     ]
+    if verbose:
+        callbacks.append(EpochLine(config.epochs))  # last: an epoch printed is an epoch saved
     model.fit(
         x_train,
         y_train,
@@ -75,10 +104,7 @@ def fit(model, config, x_train, y_train, run):
     history = run.read_checkpoint_history()
     if not math.isfinite(history["loss"][-1]):
         run.discard_checkpoint()  # resuming from NaN weights could only fail again
-        raise InputError(
-            f"training diverged: the loss became NaN in epoch {history['epoch'][-1]}; "
-            "try a lower --learning-rate"
-        )
+        raise TrainingDiverged(history)
     return history
 
 

@@ -1,0 +1,274 @@
+"""sweep_hparams.py: grids, exactly-once with parallel workers, kill -9 and resume, the report."""
+
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+from PIL import Image
+import pytest
+
+from digits.config import RunConfig
+from digits.errors import InputError
+from digits.experiments import grid_from_file, grid_from_text, key, report_experiments, runs, study_name
+from digits import sweeps
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "sweep_hparams.py"
+
+
+def sweep_hparams(*args, cwd, timeout=600):
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DATA"}
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_sweep(*args, cwd):
+    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def trials_of(storage_path):
+    """Every trial of the one study in a journal file."""
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage_path)))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
+
+
+def wait_for_running_trial(storage_path, process, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, "the sweep ended before a trial was caught running"
+        if storage_path.exists() and any(t.state == TrialState.RUNNING and "key" in t.user_attrs
+                                         for t in trials_of(storage_path)):
+            return
+        time.sleep(0.2)
+    raise AssertionError("no trial started")
+
+
+def assert_each_key_completed_once(trials, expected):
+    complete = [t.user_attrs["key"] for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == len(set(complete)) == expected, sorted(complete)
+
+
+# Grids --------------------------------------------------------------------------------------
+
+
+def test_the_reports_experiments():
+    experiments = report_experiments(max_epochs=50)
+    assert [p["dropout"] for p in experiments["dropout"].points] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert {p["optimizer"] for p in experiments["dropout"].points} == {"sgd"}
+    assert [(p["optimizer"], p["dropout"]) for p in experiments["optimizer"].points] == [
+        ("sgd", 0.3), ("rmsprop", 0.3), ("adam", 0.3), ("adam", 0.2)]
+    assert experiments["epochs"].points == ({"epochs": 50},) and experiments["epochs"].test_each_epoch
+    assert [p["batch_size"] for p in experiments["batch_size"].points] == [32, 64, 128, 256]
+    rates = [(p["optimizer"], p["learning_rate"]) for p in experiments["learning_rate"].points]
+    assert {o for o, _ in rates} == {"sgd", "rmsprop", "adam"} and ("adam", 0.001) in rates and ("sgd", 0.01) in rates
+    with pytest.raises(InputError, match="--max-epochs must be between 1 and 200"):
+        report_experiments(max_epochs=201)
+
+
+def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all():
+    experiment = report_experiments()["optimizer"]
+    grid = runs(experiment, RunConfig(data="d.npz", epochs=2), seeds=3)
+    assert len(grid) == 12 and {config.seed for config, _ in grid} == {1, 2, 3}
+    assert {config.epochs for config, _ in grid} == {2} and {config.data for config, _ in grid} == {"d.npz"}
+    assert len({key(config) for config, _ in grid}) == 12
+    assert key(RunConfig(data="a")) == key(RunConfig(data="b"))  # the data path is not part of a run's identity
+    assert study_name(experiment, RunConfig()) == "optimizer"
+    assert study_name(experiment, RunConfig(epochs=1, limit=500)) == "optimizer (epochs=1, limit=500)"
+
+
+def test_custom_grids_from_text_and_json(tmp_path):
+    points = grid_from_text("dropout=0.1,0.3 optimizer=sgd,adam filters=32-32,64-64-64")
+    assert len(points) == 8 and points[0] == {"dropout": 0.1, "optimizer": "sgd", "filters": (32, 32)}
+    (tmp_path / "grid.json").write_text(json.dumps({"batch-size": [32, 64], "filters": [[16, 16]]}))
+    assert grid_from_file(tmp_path / "grid.json") == ({"batch_size": 32, "filters": (16, 16)},
+                                                      {"batch_size": 64, "filters": (16, 16)})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("colour=red", "unknown parameter(s) colour"),
+    ("dropout", "expected NAME=VALUE"),
+    ("dropout=", "expected NAME=VALUE"),
+    ("dropout=high", "'high' is not a valid value for dropout"),
+    ("", "grid: empty"),
+])
+def test_bad_grids(text, message):
+    with pytest.raises(InputError) as error:
+        grid_from_text(text)
+    assert message in str(error.value)
+
+
+# Liveness -----------------------------------------------------------------------------------
+
+
+class FakeTrial:
+    def __init__(self, process, heartbeat):
+        self.user_attrs = {"process": process, "heartbeat": heartbeat}
+
+
+def test_a_claim_is_alive_while_its_process_runs_and_its_heartbeat_is_fresh():
+    now = time.time()
+    me = sweeps.this_process()
+    assert sweeps.is_alive(FakeTrial(me, now - 3600), now)  # same machine: the process decides
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    gone = {**me, "pid": finished.pid, "start": "1"}
+    assert not sweeps.is_alive(FakeTrial(gone, now), now)
+    assert not sweeps.is_alive(FakeTrial({**me, "boot": "another-boot"}, now), now)
+    elsewhere = {**me, "host": "another-machine"}
+    assert sweeps.is_alive(FakeTrial(elsewhere, now - 60), now)
+    assert not sweeps.is_alive(FakeTrial(elsewhere, now - sweeps.STALE_SECONDS - 1), now)
+
+
+# Sweeps for real ----------------------------------------------------------------------------
+
+
+def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
+    result = sweep_hparams("custom", "--grid", "dropout=0,0.2,0.4", "--seeds", 2, "--epochs", 1, "--limit", 300,
+                           "--data", digits_npz, "--workers", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("] trial ") == 6 and "6 of 6 runs complete" in result.stdout
+    trials = trials_of(tmp_path / "results" / "sweeps.log")
+    assert_each_key_completed_once(trials, 6)
+    record = next(t for t in trials if t.state == TrialState.COMPLETE).user_attrs
+    assert {"config", "history", "train", "test", "seconds", "host", "point"} <= set(record)
+    assert record["history"]["epoch"] == [1] and 0 <= record["test"]["accuracy"] <= 1
+
+
+def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
+    args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz)
+    storage_path = tmp_path / "results" / "sweeps.log"
+
+    process = start_sweep(*args, cwd=tmp_path)
+    wait_for_running_trial(storage_path, process)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert [t.user_attrs.get("interrupted") for t in trials_of(storage_path)] == [True]  # withdrawn, not left running
+
+    process = start_sweep(*args, cwd=tmp_path)
+    wait_for_running_trial(storage_path, process)
+    process.kill()
+    process.wait(timeout=60)
+    assert any(t.state == TrialState.RUNNING for t in trials_of(storage_path))  # kill -9 leaves its claim behind
+
+    result = sweep_hparams(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(storage_path)
+    assert_each_key_completed_once(trials, 3)
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    assert any("abandoned" in t.user_attrs for t in trials)  # the killed claim was found dead and freed
+
+
+@pytest.fixture(scope="module")
+def every_experiment(tmp_path_factory, digits_npz):
+    """All the report's experiments, tiny: 2 epochs on 64 images, one seed (the epochs one with 2 seeds)."""
+    folder = tmp_path_factory.mktemp("all")
+    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--data", digits_npz, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    more_seeds = sweep_hparams("epochs", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--seeds", 2, cwd=folder)
+    assert more_seeds.returncode == 0, more_seeds.stderr
+    return folder
+
+
+def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
+    first = sweep_hparams("report", "--out", "first", cwd=every_experiment)
+    second = sweep_hparams("report", "--out", "second", cwd=every_experiment)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    tables = sorted(path.name for path in (every_experiment / "first").glob("*.[mc][ds]*"))
+    assert len(tables) == 2 * 5 + 1  # .md and .csv for each experiment, and README.md
+    for name in tables:
+        assert (every_experiment / "first" / name).read_text() == (every_experiment / "second" / name).read_text()
+
+    table_1 = (every_experiment / "first" / "optimizer-epochs-2-limit-64.md").read_text()
+    assert "4 of 4 runs complete" in table_1
+    assert "| adam | 0.2 |" in table_1 and "99.33 | 99.20 |" in table_1  # the report's own row beside ours
+    assert "21 of 21 runs complete" in (every_experiment / "first" / "learning-rate-epochs-2-limit-64.md").read_text()
+    figures = ["dropout-epochs-2-limit-64.png", "batch-size-epochs-2-limit-64.png", "learning-rate-epochs-2-limit-64.png",
+               "epochs-epochs-2-limit-64-2-accuracy.png", "epochs-epochs-2-limit-64-2-loss.png"]
+    for name in figures:
+        with Image.open(every_experiment / "first" / name) as image:
+            assert image.width > 800 and image.height > 500
+    epochs = json.loads(json.dumps(trials_of_study(every_experiment, "epochs (epochs=2, limit=64)")))
+    assert all(set(history) >= {"test_accuracy", "test_loss"} for history in epochs)
+
+
+def trials_of_study(folder, name):
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "results" / "sweeps.log")))
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
+
+
+def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
+    # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
+    storage = sweeps.open_storage(str(every_experiment / "results" / "sweeps.log"))
+    base = RunConfig(data=str(digits_npz), epochs=2, limit=64)
+    experiment = report_experiments()["optimizer"]
+    study = sweeps.load_or_create_study(storage, study_name(experiment, base))
+    sweeps.register_grid(study, experiment, runs(experiment, base, seeds=2))
+
+    result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
+                           cwd=every_experiment)
+    assert result.returncode == 0, result.stderr
+    assert "4 of 8 runs complete" in result.stdout
+    assert "4 not run yet: dropout=0.3 optimizer=sgd seed=2; dropout=0.3 optimizer=rmsprop seed=2;" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sizes"], "argument experiment: invalid choice: 'sizes'"),
+    (["custom", "--grid", "colour=red"], "unknown parameter(s) colour"),
+    (["custom"], "custom needs exactly one of --grid SPEC or --grid-file JSON"),
+    (["custom", "--grid-file", "nowhere.json"], "nowhere.json: no such file"),
+    (["optimizer", "--workers", "0"], "--workers must be at least 1"),
+    (["optimizer", "--seeds", "0"], "--seeds must be at least 1"),
+    (["report", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
+    (["report", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
+    (["optimizer", "--data", "nowhere.npz", "--epochs", "1"], "nowhere.npz: no such file or folder"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+    result = sweep_hparams(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path):
+    journal = tmp_path / "results" / "sweeps.log"
+    journal.parent.mkdir()
+    journal.write_text("this is not an optuna journal\n")
+    result = sweep_hparams("report", cwd=tmp_path)
+    assert result.returncode == 2 and "sweeps.log" in result.stderr
+    assert journal.read_text() == "this is not an optuna journal\n"
+
+
+@pytest.mark.skipif(not os.environ.get("SWEEP_TEST_POSTGRES_URL"),
+                    reason="needs a PostgreSQL server: .ci/run starts one and sets SWEEP_TEST_POSTGRES_URL")
+def test_two_machines_share_one_study_through_postgresql(tmp_path, digits_npz):
+    url = os.environ["SWEEP_TEST_POSTGRES_URL"]
+    args = ("custom", "--grid", "dropout=0,0.1,0.2,0.3", "--epochs", 1, "--limit", 200, "--data", digits_npz,
+            "--storage", url, "--seeds", 2)
+    machines = [subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [machine.communicate(timeout=300) for machine in machines]
+    assert [machine.returncode for machine in machines] == [0, 0], outputs
+    assert sum(out.count("] trial ") for out, _ in outputs) == 8
+    storage = sweeps.open_storage(url)
+    name = next(s.study_name for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith("custom-"))
+    assert_each_key_completed_once(optuna.load_study(study_name=name, storage=storage).get_trials(), 8)
+
+
+def test_a_half_written_last_journal_entry_is_dropped_and_the_rest_kept(tmp_path):
+    path = tmp_path / "sweeps.log"
+    study = sweeps.load_or_create_study(sweeps.open_storage(str(path)), "kept")
+    study.set_user_attr("note", "still here")
+    with open(path, "a") as journal:
+        journal.write('{"op_code": 5, "worker_id": "cut off mid-wri')
+    storage = sweeps.open_storage(str(path))
+    assert optuna.load_study(study_name="kept", storage=storage).user_attrs == {"note": "still here"}
+    assert path.read_text().endswith("\n")
