@@ -58,7 +58,7 @@ def parse_value(name, text):
     try:
         if name == "filters":
             return tuple(int(part) for part in text.split("-"))
-        if name == "learning_rate" or isinstance(default, float):
+        if name in FLOAT_FIELDS:
             return float(text)
         if isinstance(default, bool):
             return {"true": True, "false": False}[text.lower()]
@@ -70,17 +70,29 @@ def parse_value(name, text):
 
 
 GRID_FIELDS = {f.name for f in fields(RunConfig)} - {"data", "limit", "seed"}
+FLOAT_FIELDS = {"dropout", "learning_rate", "validation_split"}
 
 
 def grid_points(grid):
-    """{field: [values]} -> every combination, as a tuple of point dicts, checking the field names."""
+    """{field: [values]} -> every combination, as a tuple of point dicts, checking the field names.
+
+    Values are brought to their field's type (dropout 0 -> 0.0, filters [32, 64] -> (32, 64)),
+    so that one setting always has one key.
+    """
     unknown = sorted(set(grid) - GRID_FIELDS)
     if unknown:
         raise InputError(f"grid: unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(sorted(GRID_FIELDS))}")
     if not grid or any(not values for values in grid.values()):
         raise InputError("grid: empty; give at least one value for each parameter, e.g. --grid dropout=0.1,0.3")
+    grid = {name: [typed(name, value) for value in values] for name, values in grid.items()}
     names = list(grid)
     return tuple(dict(zip(names, combination)) for combination in itertools.product(*grid.values()))
+
+
+def typed(name, value):
+    if name in FLOAT_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return tuple(value) if isinstance(value, list) else value
 
 
 def grid_from_text(text):
@@ -107,7 +119,7 @@ def grid_from_file(path):
         raise InputError(f"{path}: not a readable JSON grid ({error})") from None
     if not isinstance(grid, dict) or not all(isinstance(values, list) for values in grid.values()):
         raise InputError(f'{path}: expected an object of lists, e.g. {{"dropout": [0.1, 0.3]}}')
-    grid = {name.replace("-", "_"): [tuple(v) if isinstance(v, list) else v for v in values] for name, values in grid.items()}
+    grid = {name.replace("-", "_"): values for name, values in grid.items()}
     try:
         return grid_points(grid)
     except InputError as error:

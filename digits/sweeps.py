@@ -44,7 +44,7 @@ from optuna.trial import TrialState
 from digits.config import OPTIMIZERS
 from digits.data import load_mnist, to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.experiments import key
+from digits.experiments import FLOAT_FIELDS, key
 from digits.runs import RunFolder
 
 DEFAULT_STORAGE = "results/sweeps.log"
@@ -273,13 +273,14 @@ def optuna_params(config, point):
     params, distributions = {"seed": config.seed}, {"seed": IntDistribution(config.seed, config.seed)}
     for name in point:
         value = getattr(config, name)
-        if isinstance(value, bool) or name == "optimizer":
-            choices = (False, True) if isinstance(value, bool) else OPTIMIZERS
-            params[name], distributions[name] = value, CategoricalDistribution(choices)
+        if name == "optimizer":
+            params[name], distributions[name] = value, CategoricalDistribution(OPTIMIZERS)
+        elif name == "deterministic":
+            params[name], distributions[name] = value, CategoricalDistribution((False, True))
+        elif name in FLOAT_FIELDS and value is not None:
+            params[name], distributions[name] = float(value), FloatDistribution(value, value)
         elif isinstance(value, int):
             params[name], distributions[name] = value, IntDistribution(value, value)
-        elif isinstance(value, float):
-            params[name], distributions[name] = value, FloatDistribution(value, value)
     return params, distributions
 
 

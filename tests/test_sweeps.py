@@ -87,9 +87,10 @@ def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all():
 def test_custom_grids_from_text_and_json(tmp_path):
     points = grid_from_text("dropout=0.1,0.3 optimizer=sgd,adam filters=32-32,64-64-64")
     assert len(points) == 8 and points[0] == {"dropout": 0.1, "optimizer": "sgd", "filters": (32, 32)}
-    (tmp_path / "grid.json").write_text(json.dumps({"batch-size": [32, 64], "filters": [[16, 16]]}))
-    assert grid_from_file(tmp_path / "grid.json") == ({"batch_size": 32, "filters": (16, 16)},
-                                                      {"batch_size": 64, "filters": (16, 16)})
+    (tmp_path / "grid.json").write_text(json.dumps({"batch-size": [32, 64], "filters": [[16, 16]], "dropout": [0]}))
+    assert grid_from_file(tmp_path / "grid.json") == ({"batch_size": 32, "filters": (16, 16), "dropout": 0.0},
+                                                      {"batch_size": 64, "filters": (16, 16), "dropout": 0.0})
+    assert isinstance(grid_from_file(tmp_path / "grid.json")[0]["dropout"], float)  # one setting, one key
 
 
 @pytest.mark.parametrize("text, message", [
