@@ -245,7 +245,7 @@ def save_learning_rate_sweep(points, path, title):
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
     ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower left", fontsize=9, ncols=2)
+    ax.legend(loc="best", fontsize=9, ncols=2)
     return save(fig, path)
 
 
@@ -265,12 +265,14 @@ def save_epoch_curves(trials, metric, path, title):
             ax.plot(epochs[: len(curve)], curve, color=colour, alpha=0.35, linewidth=0.8)
         length = min(len(curve) for curve in curves)
         mean = np.mean([curve[:length] for curve in curves], axis=0)
+        name = "training" if not part else "test"
         ax.plot(epochs[:length], mean, color=colour, linewidth=2,
-                label=f"{'training' if not part else 'test'} (mean of {len(curves)} seed{'s' if len(curves) > 1 else ''})")
+                label=f"{name}, mean of {len(curves)} seeds" if len(curves) > 1 else name)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(METRIC_LABELS[metric])
-    if metric == "loss":
+    low, high = ax.get_ylim()
+    if metric == "loss" and low > 0 and high / low > 10:  # a loss falling over decades reads best on a log axis
         ax.set_yscale("log")
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)

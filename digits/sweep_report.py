@@ -211,7 +211,8 @@ def draw_figures(results, base):
             epochs = point.trials[0].user_attrs["config"]["epochs"]
             for metric in ("accuracy", "loss"):
                 path = Path(f"{base}-{epochs}-{metric}.png")
-                figures.append(plots.save_epoch_curves(point.trials, metric, path, f"{metric.capitalize()} per epoch over {epochs} epochs, one line per seed"))
+                title = f"{results.name}: {metric} per epoch over {epochs} epochs, one thin line per seed"
+                figures.append(plots.save_epoch_curves(point.trials, metric, path, title))
         return figures
     return []
 
