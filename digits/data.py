@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
-from digits.errors import InputError
+from digits.errors import InputError, first_line
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -118,9 +118,8 @@ def load_keras_cache():
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Keras wraps every download failure in a bare Exception
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(
-            f"MNIST is not in the Keras cache and could not be downloaded ({reason}): "
+            f"MNIST is not in the Keras cache and could not be downloaded ({first_line(error)}): "
             "pass --data PATH (an mnist.npz or a folder of the IDX files) or set MNIST_DATA"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}

@@ -5,7 +5,7 @@ from keras import layers
 import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
-from digits.errors import InputError
+from digits.errors import InputError, first_line
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 
@@ -57,8 +57,7 @@ def load_trained_model(path):
     try:
         model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds of error for a file it cannot read
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: not a Keras model ({reason})") from None
+        raise InputError(f"{path}: not a Keras model ({first_line(error)})") from None
     expected_input, expected_output = (None, IMAGE_SIZE, IMAGE_SIZE, 1), (None, NUM_CLASSES)
     if tuple(model.input_shape) != expected_input or tuple(model.output_shape) != expected_output:
         raise InputError(

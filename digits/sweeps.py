@@ -43,7 +43,7 @@ from optuna.trial import TrialState
 
 from digits.config import OPTIMIZERS
 from digits.data import load_mnist, to_inputs, to_one_hot
-from digits.errors import InputError
+from digits.errors import InputError, first_line
 from digits.experiments import FLOAT_FIELDS, key
 from digits.runs import RunFolder
 
@@ -122,11 +122,6 @@ def redacted(url):
     if at and ":" in credentials:
         credentials = credentials.split(":", 1)[0] + ":***"
     return f"{scheme}://{credentials}{at}{host}"
-
-
-def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def load_or_create_study(storage, name):
