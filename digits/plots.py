@@ -278,3 +278,28 @@ def save_epoch_curves(trials, metric, path, title):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right" if metric == "accuracy" else "upper right")
     return save(fig, path)
+
+
+def save_own_digits(originals, converted, labels, probabilities, path, title, limit=48):
+    """The report's Figure 12 and more: each image as given and as the network sees it (28x28),
+    with the true digit, the digit read and its probability; misreadings in red."""
+    count = min(len(converted), limit)
+    columns = 4  # pairs per row
+    rows = max(1, -(-count // columns))
+    fig = Figure(figsize=(2.6 * columns, 1.55 * rows + 0.7), layout="constrained")
+    fig.suptitle(title)
+    axes = fig.subplots(rows, 2 * columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i in range(count):
+        given, seen = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
+        read = int(np.argmax(probabilities[i]))
+        given.imshow(originals[i], cmap="gray" if originals[i].ndim == 2 else None)
+        given.set_axis_on()  # a frame, so white paper shows against the white page
+        given.set_xticks([])
+        given.set_yticks([])
+        given.set_title(f"given: {labels[i]}", fontsize=8)
+        seen.imshow(converted[i], cmap="gray")
+        seen.set_title(f"read {read} ({probabilities[i][read]:.0%})", fontsize=8,
+                       color="tab:red" if read != labels[i] else "black", fontweight="bold" if read != labels[i] else None)
+    return save(fig, path)

@@ -1,44 +1,13 @@
 """to_mnist_format: a person's digit, photographed or drawn, brought back to MNIST's 28x28 format."""
 
-import io
-
 import numpy as np
 from PIL import Image
 import pytest
 
 from conftest import sklearn_digits_as_mnist
 from digits.data import to_mnist_format
+from digits.own_digits import PHOTO_KINDS, simulate_photo as photograph
 from digits.errors import InputError
-
-
-def photograph(digit, kind):
-    """A 28x28 MNIST-style digit (bright ink on black) as a person might save it: dark ink on white
-    paper, a few hundred pixels wide, off-centre with wide margins, in one of several image modes."""
-    ink = Image.fromarray(digit).resize((224, 224), Image.Resampling.BICUBIC)
-    paper = Image.new("L", (420, 330), 255)
-    paper.paste(Image.eval(ink, lambda value: 255 - value), (150, 60))
-    if kind == "grey":
-        return paper
-    if kind == "rgb":
-        return Image.merge("RGB", [paper, paper, Image.eval(paper, lambda v: min(255, v + 10))])  # bluish pen
-    if kind == "jpeg":
-        buffer = io.BytesIO()
-        paper.convert("RGB").save(buffer, format="JPEG", quality=70)
-        return Image.open(io.BytesIO(buffer.getvalue()))
-    if kind == "rgba":  # black strokes on a transparent background, as drawing apps export
-        alpha = Image.new("L", paper.size, 0)
-        alpha.paste(ink, (150, 60))
-        black = Image.new("L", paper.size, 0)
-        return Image.merge("RGBA", [black, black, black, alpha])
-    if kind == "palette":
-        return paper.convert("P")
-    if kind == "16-bit":
-        image = Image.fromarray(np.asarray(paper, dtype=np.uint16) * 257)
-        assert image.mode.startswith("I;16")
-        return image
-    if kind == "light-on-dark":
-        return Image.eval(paper, lambda value: 255 - value)
-    raise ValueError(kind)
 
 
 def correlation(a, b):
@@ -51,7 +20,7 @@ def originals():
     return images[:40]
 
 
-@pytest.mark.parametrize("kind", ["grey", "rgb", "jpeg", "rgba", "palette", "16-bit", "light-on-dark"])
+@pytest.mark.parametrize("kind", PHOTO_KINDS)
 def test_photographed_digits_come_back_close_to_the_original(originals, kind):
     scores = []
     for original in originals:
