@@ -80,7 +80,7 @@ def main(argv=None):
 
     storage = sweeps.open_storage(args.storage)
     if args.experiment == "report":
-        text, results = sweep_report.write_report(storage, args.out)
+        text, _ = sweep_report.write_report(storage, args.out)
         print(text)
         return 0
 

@@ -62,7 +62,7 @@ def parse_value(name, text):
             return float(text)
         if isinstance(default, bool):
             return {"true": True, "false": False}[text.lower()]
-        if isinstance(default, int) or name == "limit":
+        if isinstance(default, int):
             return int(text)
         return text
     except (ValueError, KeyError):

@@ -55,6 +55,9 @@ MAX_ERRORS = 3
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+# What Optuna raises when a trial was finished meanwhile by another worker (or declared dead by one).
+TRIAL_ALREADY_FINISHED = (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError)
+
 
 # Storage ----------------------------------------------------------------------------------
 
@@ -243,7 +246,7 @@ def mark_dead(study, storage, trial):
     try:
         storage.set_trial_user_attr(trial._trial_id, "abandoned", "its worker stopped without finishing")
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+    except TRIAL_ALREADY_FINISHED:
         pass  # another worker got there first
 
 
@@ -297,14 +300,9 @@ def claim(study, storage, config, point):
 
 def withdrawn_for_duplicate(study, trial, trial_key):
     winner = winner_over(study, trial_key, trial.number)
-    if winner is None:
-        return False
-    try:
-        trial.set_user_attr("duplicate_of", winner.number)
-        study.tell(trial, state=TrialState.FAIL)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-        pass
-    return True
+    if winner is not None:
+        withdraw(study, trial, "duplicate_of", winner.number)
+    return winner is not None
 
 
 def train_and_test(config, data, test_each_epoch):
@@ -358,7 +356,7 @@ def run_trial(study, trial, config, data, test_each_epoch):
         for name, value in result.items():
             trial.set_user_attr(name, value)
         study.tell(trial, result["test"]["accuracy"])
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+    except TRIAL_ALREADY_FINISHED:
         return None  # marked dead while it trained (e.g. the machine slept): the point went to another
     return result
 
@@ -367,7 +365,7 @@ def withdraw(study, trial, reason, detail):
     try:
         trial.set_user_attr(reason, detail)
         study.tell(trial, state=TrialState.FAIL)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+    except TRIAL_ALREADY_FINISHED:
         pass
 
 
