@@ -94,7 +94,7 @@ def train_main(argv):
     y_all = np.concatenate([y_train, np.repeat(own_train.labels, args.repeat)])
 
     from digits import plots, training
-    from digits.model import compile_cnn, load_trained_model, predict_probabilities
+    from digits.model import as_float32, load_trained_model, predict_probabilities
 
     if args.model:
         model_file = find_model_file(args.model)
@@ -106,12 +106,12 @@ def train_main(argv):
         print(accuracy_line(f"Before ({model_file})", before))
     else:
         before = None
-        training.seed_everything(config)
-        model = compile_cnn(config)
+        model = training.new_model(config)
 
     run = RunFolder(args.out)
     run.start(config, resume=False)
     history = training.fit(model, config, to_inputs(x_all), to_one_hot(y_all), run)
+    model = as_float32(model, config)
     after = scores(model, (x_test, y_test), (own_validation.images, own_validation.labels))
     record = {
         "config": config.to_dict(),

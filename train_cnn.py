@@ -28,6 +28,7 @@ def build_parser():
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
+    cli.add_speed_arguments(parser, "TensorFlow threads per op (default: one per core); fewer leaves cores free")
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="models/cnn", metavar="DIR", help="run folder to write (default: %(default)s)")
     output.add_argument(
@@ -83,12 +84,13 @@ def main(argv=None):
     print(f"Config: {json.dumps(config.to_dict())}")
 
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
-    from digits import plots, training
-    from digits.model import compile_cnn
+    from digits import hardware, plots, training
+    from digits.model import as_float32
 
-    training.seed_everything(config)
-    model = compile_cnn(config)
+    hardware.configure_threads(args.threads)
+    model = training.new_model(config)
     model.summary()
+    print(f"Training on {hardware.describe_device()} in {training.precision_of(model)}.")
     if resuming:
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}.")
     elif run.is_interrupted():
@@ -100,6 +102,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\nStopped. Finished epochs are saved in {run.checkpoint}; add --resume to continue.")
         return 130
+    precision = training.precision_of(model)
+    model = as_float32(model, config)
     test = training.evaluate(model, to_inputs(x_test), to_one_hot(y_test))
 
     record = {
@@ -107,6 +111,7 @@ def main(argv=None):
         "data": data,
         "parameters": model.count_params(),
         "learning_rate": float(f"{float(model.optimizer.learning_rate):.6g}"),
+        "precision": precision,
         "history": history,
         "train": {"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},
         "test": test,

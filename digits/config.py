@@ -15,6 +15,10 @@ from digits.errors import InputError
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+# Keras dtype policies; "auto" is mixed_bfloat16 on a CPU with native bfloat16, else float32
+# (digits.hardware.precision_policy). Mixed policies compute in 16 bits and keep float32 weights.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+XLA_CHOICES = ("auto", "on", "off")  # auto: Keras's choice, on for a GPU and off for a CPU
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class RunConfig:
     validation_split: float = 0.0  # fraction held out of the end of the training data
     seed: int = 1
     deterministic: bool = False  # TensorFlow op determinism: bitwise-repeatable, slower
+    precision: str = "auto"
+    xla: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -67,6 +73,10 @@ class RunConfig:
             yield f"batch size must be at least 1, got {self.batch_size}"
         if not 0 <= self.validation_split < 1:
             yield f"validation split must be in [0, 1), got {self.validation_split}"
+        if self.precision not in PRECISIONS:
+            yield f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}"
+        if self.xla not in XLA_CHOICES:
+            yield f"xla must be one of {', '.join(XLA_CHOICES)}, got {self.xla!r}"
         if self.seed < 0:
             yield f"seed must be 0 or more, got {self.seed}"
 

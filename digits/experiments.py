@@ -161,4 +161,6 @@ def study_name(experiment, base):
         changes.append(f"epochs={base.epochs}")
     if base.limit is not None:
         changes.append(f"limit={base.limit}")
+    if base.precision != RunConfig.precision:
+        changes.append(f"precision={base.precision}")
     return experiment.name + (f" ({', '.join(changes)})" if changes else "")

@@ -27,6 +27,7 @@ import platform
 import shutil
 import sys
 
+from digits import hardware
 from digits.config import RunConfig, load_config
 from digits.errors import InputError
 from digits.files import atomic_path, write_json, write_text
@@ -165,18 +166,9 @@ def provenance():
         "keras": keras.__version__,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
-        "cpu": cpu_name(),
+        "cpu": hardware.cpu_name(),
         "cpu_count": os.cpu_count(),
+        "device": hardware.describe_device(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

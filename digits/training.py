@@ -6,8 +6,9 @@ import time
 import keras
 import tensorflow as tf
 
+from digits import hardware
 from digits.errors import InputError
-from digits.model import PREDICTION_BATCH_SIZE
+from digits.model import PREDICTION_BATCH_SIZE, compile_cnn
 
 
 def seed_everything(config):
@@ -15,6 +16,17 @@ def seed_everything(config):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def new_model(config):
+    """A seeded, compiled model for `config`, in the precision it asks for, resolved for this machine."""
+    seed_everything(config)
+    return compile_cnn(config, hardware.precision_policy(config.precision))
+
+
+def precision_of(model):
+    """The dtype policy a model computes in, e.g. 'mixed_bfloat16'."""
+    return model.layers[0].dtype_policy.name
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ def parse(argv, base=None):
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
+    cli.add_speed_arguments(parser, "threads")
     return cli.parse_config(parser, argv, base)[1]
 
 
@@ -36,6 +37,13 @@ def test_flags_fill_the_config(monkeypatch):
         data="d.npz", limit=500, filters=(32, 64), kernel_size=5, pool_size=3, dropout=0.1, optimizer="sgd",
         learning_rate=0.05, epochs=3, batch_size=128, validation_split=0.1, seed=7, deterministic=True,
     )
+
+
+def test_speed_flags_fill_the_config(monkeypatch):
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    assert parse([]).precision == "auto" and parse([]).xla == "auto"
+    assert parse(["--precision", "float32", "--xla", "off"]) == RunConfig(precision="float32", xla="off")
+    assert parse(["--mixed-precision"]).precision == "mixed_bfloat16"
 
 
 def test_mnist_data_environment_variable_is_the_default_data(monkeypatch):
@@ -65,6 +73,8 @@ def test_a_base_config_fills_the_flags_left_out(monkeypatch):
         ({"filters": (64, 64, 64, 64)}, "4 conv layers with kernel 3 and pool 2 shrink a 28x28 image to nothing"),
         ({"kernel_size": 0}, "kernel size and pool size must be at least 1"),
         ({"seed": -3}, "seed must be 0 or more"),
+        ({"precision": "half"}, "unknown precision 'half': choose from auto, float32, mixed_bfloat16, mixed_float16"),
+        ({"xla": "yes"}, "xla must be one of auto, on, off"),
     ],
 )
 def test_impossible_settings_are_refused(values, message):

@@ -1,9 +1,13 @@
 """The report's network: its layers, its 80,266 parameters, and its optimizers."""
 
+import keras
+import numpy as np
 import pytest
 
+from conftest import sklearn_digits_as_mnist
 from digits.config import RunConfig
-from digits.model import build_cnn, compile_cnn
+from digits.data import to_inputs, to_one_hot
+from digits.model import as_float32, build_cnn, compile_cnn, make_optimizer
 
 
 def test_default_network_is_the_reports():
@@ -44,3 +48,52 @@ def test_optimizer_and_learning_rate(optimizer, learning_rate, expected):
     assert type(model.optimizer).__name__.lower() == optimizer
     assert float(model.optimizer.learning_rate) == pytest.approx(expected)
     assert model.loss == "categorical_crossentropy"
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    images, labels = sklearn_digits_as_mnist()
+    return to_inputs(images[:640]), to_one_hot(labels[:640])
+
+
+def trained_weights(model, x, y, config):
+    keras.utils.set_random_seed(config.seed)
+    model.fit(x, y, batch_size=config.batch_size, epochs=2, verbose=0)
+    return model.get_weights()
+
+
+def test_steps_per_execution_learns_the_very_same_weights(small_digits):
+    """The project's speed-up runs 32 steps per call; it must not change what is learned."""
+    x, y = small_digits
+    config = RunConfig()
+    keras.utils.set_random_seed(config.seed)
+    fast = compile_cnn(config)
+    keras.utils.set_random_seed(config.seed)
+    plain = build_cnn(config)
+    plain.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
+    assert fast.steps_per_execution == 32 and plain.steps_per_execution == 1
+    for fast_weights, plain_weights in zip(trained_weights(fast, x, y, config), trained_weights(plain, x, y, config)):
+        np.testing.assert_array_equal(fast_weights, plain_weights)
+
+
+def test_mixed_precision_computes_in_16_bits_but_keeps_float32_weights_and_output():
+    model = build_cnn(RunConfig(), "mixed_bfloat16")
+    assert [layer.compute_dtype for layer in model.layers] == ["bfloat16"] * 7 + ["float32"]
+    assert {weight.dtype for weight in model.weights} == {"float32"}
+
+
+def test_a_mixed_precision_model_is_saved_as_float32_with_its_weights_and_optimizer_state(small_digits):
+    x, y = small_digits
+    config = RunConfig()
+    mixed = compile_cnn(config, "mixed_bfloat16")
+    trained_weights(mixed, x, y, config)
+    plain = as_float32(mixed, config)
+    assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
+    for mixed_weights, plain_weights in zip(mixed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(mixed_weights, plain_weights)
+    assert int(plain.optimizer.iterations) == int(mixed.optimizer.iterations) == 20
+    for mixed_variable, plain_variable in zip(mixed.optimizer.variables, plain.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(mixed_variable), np.asarray(plain_variable))
+    # The same weights, computed in float32 rather than bfloat16: the same answers, within bfloat16's rounding.
+    np.testing.assert_allclose(plain.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=0.02)
+    assert as_float32(plain, config) is plain

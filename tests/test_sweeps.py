@@ -136,6 +136,7 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
                            "--data", digits_npz, "--workers", 2, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("] trial ") == 6 and "6 of 6 runs complete" in result.stdout
+    assert "2 worker(s) here, " in result.stdout
     trials = trials_of(tmp_path / "results" / "sweeps.log")
     assert_each_key_completed_once(trials, 6)
     record = next(t for t in trials if t.state == TrialState.COMPLETE).user_attrs
@@ -144,7 +145,7 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
 
 
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
-    args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz)
+    args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz, "--workers", 1)
     storage_path = tmp_path / "results" / "sweeps.log"
 
     process = start_sweep(*args, cwd=tmp_path)
@@ -171,9 +172,10 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
 def every_experiment(tmp_path_factory, digits_npz):
     """All the report's experiments, tiny: 2 epochs on 64 images, one seed (the epochs one with 2 seeds)."""
     folder = tmp_path_factory.mktemp("all")
-    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--data", digits_npz, cwd=folder)
+    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--workers", 1, cwd=folder)
     assert result.returncode == 0, result.stderr
-    more_seeds = sweep_hparams("epochs", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--seeds", 2, cwd=folder)
+    more_seeds = sweep_hparams("epochs", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--seeds", 2,
+                               "--workers", 1, cwd=folder)
     assert more_seeds.returncode == 0, more_seeds.stderr
     return folder
 
@@ -226,7 +228,8 @@ def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits
     (["custom", "--grid", "colour=red"], "unknown parameter(s) colour"),
     (["custom"], "custom needs exactly one of --grid SPEC or --grid-file JSON"),
     (["custom", "--grid-file", "nowhere.json"], "nowhere.json: no such file"),
-    (["optimizer", "--workers", "0"], "--workers must be at least 1"),
+    (["optimizer", "--workers", "0"], "argument --workers: expected a whole number of at least 1, got '0'"),
+    (["optimizer", "--workers", "many"], "argument --workers: expected a whole number of at least 1, got 'many'"),
     (["optimizer", "--seeds", "0"], "--seeds must be at least 1"),
     (["report", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
     (["report", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
@@ -253,7 +256,7 @@ def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path):
 def test_two_machines_share_one_study_through_postgresql(tmp_path, digits_npz):
     url = os.environ["SWEEP_TEST_POSTGRES_URL"]
     args = ("custom", "--grid", "dropout=0,0.1,0.2,0.3", "--epochs", 1, "--limit", 200, "--data", digits_npz,
-            "--storage", url, "--seeds", 2)
+            "--storage", url, "--seeds", 2, "--workers", 1)
     machines = [subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [machine.communicate(timeout=300) for machine in machines]

@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from digits import hardware
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "train_cnn.py"
 
@@ -73,6 +75,8 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     assert record["config"]["data"] == str(digits_npz) and record["config"]["epochs"] == 2
     assert record["data"]["train_images"] == 600 and record["data"]["test_images"] == 297
     assert record["parameters"] == 80_266 and record["learning_rate"] == 0.001
+    assert record["config"]["precision"] == "auto" and record["precision"] == hardware.precision_policy("auto")
+    assert f"in {record['precision']}." in result.stdout
     assert record["history"]["epoch"] == [1, 2]
     assert set(record["history"]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     assert round(100 * record["test"]["accuracy"], 2) == printed

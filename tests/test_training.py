@@ -1,6 +1,5 @@
 """Training for real on scikit-learn's digits: it learns, it repeats itself, it stops on NaN."""
 
-import numpy as np
 import pytest
 
 from conftest import sklearn_digits_as_mnist
@@ -8,7 +7,6 @@ from digits import training
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.model import compile_cnn
 from digits.runs import RunFolder
 
 
@@ -19,8 +17,7 @@ def digits():
 
 
 def train(config, x, y, folder):
-    training.seed_everything(config)
-    model = compile_cnn(config)
+    model = training.new_model(config)  # the project's path: mixed bfloat16 where the CPU has it
     run = RunFolder(folder)
     run.start(config, resume=False)
     return model, training.fit(model, config, x, y, run)

@@ -1,0 +1,89 @@
+"""What this machine has, and how a run uses it: cores, threads, bfloat16 support, GPUs.
+
+The CPU checks read /proc/cpuinfo and do not import TensorFlow; `configure_threads`
+must run before TensorFlow executes anything, and `precision_policy` asks TensorFlow
+which devices it sees.
+"""
+
+import os
+import platform
+from pathlib import Path
+
+# CPU flags of native bfloat16 arithmetic: AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake on)
+# and AMX (Intel Sapphire Rapids on). Without them bfloat16 is emulated and slower than float32.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def usable_cores():
+    """Cores this process may run on (its affinity), which can be fewer than the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bfloat16():
+    return any(flag in cpu_flags() for flag in BFLOAT16_CPU_FLAGS)
+
+
+def configure_threads(threads):
+    """Let TensorFlow use `threads` cores for each op, one op at a time; None keeps its default (all cores).
+
+    Workers that share a machine each get a share of its cores, instead of every one of
+    them starting a thread per core and all of them fighting over the same cores.
+    """
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def gpu_names():
+    import tensorflow as tf
+
+    return [device.name for device in tf.config.list_physical_devices("GPU")]
+
+
+def precision_policy(precision):
+    """The Keras dtype policy for a config's precision; 'auto' picks what is fast here.
+
+    'auto' is mixed_bfloat16 on a CPU with native bfloat16 arithmetic and no GPU (about
+    twice as fast, with the same accuracy: see bench/train_speed.py and the README), and
+    float32 everywhere else: on a GPU, mixed precision is a choice the user makes.
+    """
+    if precision != "auto":
+        return precision
+    if cpu_has_bfloat16() and not gpu_names():
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def describe_device():
+    """E.g. 'CPU (AMD EPYC, 2 cores, bfloat16)' or 'GPU (/physical_device:GPU:0)'."""
+    gpus = gpu_names()
+    if gpus:
+        return f"GPU ({', '.join(gpus)})"
+    bf16 = ", bfloat16" if cpu_has_bfloat16() else ""
+    return f"CPU ({cpu_name()}, {usable_cores()} cores{bf16})"

@@ -1,0 +1,46 @@
+"""Choosing the precision and sharing the cores among sweep workers."""
+
+import pytest
+
+from digits import hardware
+from digits.sweeps import plan_workers
+
+
+@pytest.mark.parametrize("bfloat16, gpus, expected", [
+    (True, [], "mixed_bfloat16"),
+    (False, [], "float32"),
+    (True, ["/physical_device:GPU:0"], "float32"),  # on a GPU, mixed precision is the user's choice
+])
+def test_auto_precision_is_bfloat16_only_on_a_cpu_that_has_it(monkeypatch, bfloat16, gpus, expected):
+    monkeypatch.setattr(hardware, "cpu_has_bfloat16", lambda: bfloat16)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: gpus)
+    assert hardware.precision_policy("auto") == expected
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_a_precision_asked_for_is_used_as_it_is(precision):
+    assert hardware.precision_policy(precision) == precision
+
+
+def test_bfloat16_is_read_from_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    assert hardware.cpu_has_bfloat16()
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    assert hardware.cpu_has_bfloat16()
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert not hardware.cpu_has_bfloat16()
+
+
+@pytest.mark.parametrize("workers, threads, runs_left, cores, expected", [
+    ("auto", None, 100, 2, (2, 1)),  # one single-threaded worker per core
+    ("auto", None, 100, 16, (16, 1)),
+    ("auto", None, 1, 8, (1, 8)),  # one run left: one worker with every core
+    ("auto", None, 3, 8, (3, 2)),
+    ("auto", None, 0, 4, (1, 4)),
+    (1, None, 100, 4, (1, 4)),  # workers asked for share the cores out
+    (3, None, 100, 8, (3, 2)),
+    (4, None, 100, 2, (4, 1)),
+    (2, 3, 100, 2, (2, 3)),  # --threads says
+])
+def test_workers_share_out_the_cores(workers, threads, runs_left, cores, expected):
+    assert plan_workers(workers, threads, runs_left, cores) == expected
