@@ -1,16 +1,19 @@
 """Sweep the report's hyperparameters overnight, then rebuild its tables and figures in seconds.
 
     python sweep_hparams.py optimizer --data ../shared/mnist-first24k   # the report's Table 1
-    python sweep_hparams.py all --seeds 3 --workers 2                   # every experiment, 3 seeds each
+    python sweep_hparams.py all --seeds 3                               # every experiment, 3 seeds each
     python sweep_hparams.py custom --grid "dropout=0.1,0.3 batch_size=32,128"
     python sweep_hparams.py report                                      # tables and figures, no training
 
 Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64,
 15 epochs): dropout (with SGD, Figure 4), optimizer (Table 1), epochs (one long run tested
 after every epoch, Figures 9 and 10), batch_size (Figure 11), learning_rate (section 5.3),
-all, and custom grids. Results go to an Optuna study per experiment in results/sweeps.log
-(--storage for SQLite or PostgreSQL). Rerunning the same command after Ctrl-C, a crash or
-a reboot continues: finished runs are never repeated; runs cut off are run again.
+all, and custom grids. Every run holds out the last tenth of its training images and
+records its validation accuracy beside the test accuracy. Results go to an Optuna study
+per experiment in results/report/sweeps.log, where the reproduction's own runs ship
+(--storage for another journal, SQLite or PostgreSQL). Rerunning the same command after
+Ctrl-C, a crash or a reboot continues: finished runs are never repeated; runs cut off are
+run again.
 Workers on several machines share a study through --storage postgresql://...; every point
 is completed exactly once.
 """
@@ -22,7 +25,8 @@ from digits.config import PRECISIONS, RunConfig
 from digits.data import load_mnist
 from digits.errors import InputError
 from digits.experiments import (
-    MAX_EPOCHS, custom_experiment, grid_from_file, grid_from_text, key, report_experiments, runs, study_name,
+    MAX_EPOCHS, SWEEP_VALIDATION_SPLIT, custom_experiment, grid_from_file, grid_from_text, key, report_experiments,
+    runs, study_name,
 )
 
 EXPERIMENTS = ("dropout", "optimizer", "epochs", "batch_size", "learning_rate")
@@ -55,6 +59,11 @@ def build_parser():
         help="TensorFlow threads per worker (default: the cores shared out among the workers)",
     )
     sweep.add_argument(
+        "--validation-split", type=float, default=SWEEP_VALIDATION_SPLIT, metavar="FRACTION",
+        help="hold out this last fraction of the training images in every run and record its accuracy beside "
+        "the test accuracy, to choose settings without the test set (default: %(default)s)",
+    )
+    sweep.add_argument(
         "--precision", choices=PRECISIONS, default=RunConfig.precision,
         help="number format, as in train_cnn.py: auto (default) is mixed_bfloat16 on a CPU with native "
         "bfloat16, else float32; each trial records the one it used",
@@ -62,7 +71,8 @@ def build_parser():
     storage = parser.add_argument_group("storage and report")
     storage.add_argument(
         "--storage", metavar="PATH_OR_URL",
-        help="where results live: a journal file (default: results/sweeps.log), sqlite:///FILE.db, or "
+        help="where results live: a journal file (default: results/report/sweeps.log, the reproduction's "
+        "committed runs), sqlite:///FILE.db, or "
         "postgresql://USER:PASSWORD@HOST/DB to share one study between machines",
     )
     storage.add_argument("--out", default="results/report", metavar="DIR", help="folder for the tables and figures (default: %(default)s)")
@@ -101,7 +111,7 @@ def main(argv=None):
         return 0
 
     base = RunConfig(data=cli.data_path(args.data), limit=args.limit, epochs=args.epochs or RunConfig.epochs,
-                     precision=args.precision)
+                     validation_split=args.validation_split, precision=args.precision)
     experiments = [(experiment, runs(experiment, base, args.seeds)) for experiment in chosen_experiments(args)]
     names = [study_name(experiment, base) for experiment, _ in experiments]
     if args.report_only:

@@ -16,6 +16,10 @@ from digits.config import RunConfig
 from digits.errors import InputError
 
 MAX_EPOCHS = 200
+# Sweeps hold out the last tenth of the training images and record the accuracy on them in
+# every trial, so a setting can be chosen without looking at the test set (the report chose
+# on the test set).
+SWEEP_VALIDATION_SPLIT = 0.1
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def study_name(experiment, base):
         changes.append(f"epochs={base.epochs}")
     if base.limit is not None:
         changes.append(f"limit={base.limit}")
+    if base.validation_split != SWEEP_VALIDATION_SPLIT:
+        changes.append(f"validation_split={base.validation_split:g}")
     if base.precision != RunConfig.precision:
         changes.append(f"precision={base.precision}")
     return experiment.name + (f" ({', '.join(changes)})" if changes else "")

@@ -211,7 +211,9 @@ def save_sweep_axis(points, parameter, path, title):
     x = [point.settings[parameter] for point in points]
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    for part, colour, marker in (("train", "tab:blue", "o"), ("test", "tab:red", "s")):
+    for part, colour, marker in (("train", "tab:blue", "o"), ("validation", "tab:green", "^"), ("test", "tab:red", "s")):
+        if not all(point.has(part) for point in points):
+            continue
         means, stds = accuracy_bands(points, part)
         ax.errorbar(x, means, yerr=stds, color=colour, marker=marker, capsize=4, label=f"{part} accuracy")
     if parameter == "batch_size":
@@ -228,14 +230,17 @@ def save_sweep_axis(points, parameter, path, title):
 
 
 def save_learning_rate_sweep(points, path, title):
-    """Test (solid) and train (dashed) accuracy against the learning rate, one colour per optimizer."""
+    """Test (solid), validation (dotted) and train (dashed) accuracy against the learning rate, one
+    colour per optimizer."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     optimizers = list(dict.fromkeys(point.settings["optimizer"] for point in points))
     for colour, optimizer in zip(("tab:blue", "tab:orange", "tab:green"), optimizers):
         mine = sorted((p for p in points if p.settings["optimizer"] == optimizer), key=lambda p: p.settings["learning_rate"])
         rates = [point.settings["learning_rate"] for point in mine]
-        for part, style in (("test", "-"), ("train", "--")):
+        for part, style in (("test", "-"), ("validation", ":"), ("train", "--")):
+            if not all(point.has(part) for point in mine):
+                continue
             means, stds = accuracy_bands(mine, part)
             ax.errorbar(rates, means, yerr=stds, color=colour, linestyle=style, marker="o", markersize=4, capsize=3,
                         label=f"{optimizer}, {part}")
@@ -245,17 +250,17 @@ def save_learning_rate_sweep(points, path, title):
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
     ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize=9, ncols=2)
+    ax.legend(loc="best", fontsize=9, ncols=len(optimizers))
     return save(fig, path)
 
 
 def save_epoch_curves(trials, metric, path, title):
-    """A metric per epoch for training and test: one thin line per seed and their mean, thick
-    (the report's Figures 9 and 10)."""
+    """A metric per epoch for training, validation (when held out) and test: one thin line per
+    seed and their mean, thick (the report's Figures 9 and 10)."""
     scale = 100 if metric == "accuracy" else 1
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
-    for part, colour in (("", "tab:blue"), ("test_", "tab:red")):
+    for part, colour in (("", "tab:blue"), ("val_", "tab:green"), ("test_", "tab:red")):
         curves = [np.array(trial.user_attrs["history"][part + metric]) * scale for trial in trials
                   if part + metric in trial.user_attrs["history"]]
         if not curves:
@@ -265,7 +270,7 @@ def save_epoch_curves(trials, metric, path, title):
             ax.plot(epochs[: len(curve)], curve, color=colour, alpha=0.35, linewidth=0.8)
         length = min(len(curve) for curve in curves)
         mean = np.mean([curve[:length] for curve in curves], axis=0)
-        name = "training" if not part else "test"
+        name = {"": "training", "val_": "validation", "test_": "test"}[part]
         ax.plot(epochs[:length], mean, color=colour, linewidth=2,
                 label=f"{name}, mean of {len(curves)} seeds" if len(curves) > 1 else name)
     ax.set_xlabel("epoch")

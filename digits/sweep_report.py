@@ -39,6 +39,10 @@ class Point:
     def values(self, part, metric="accuracy"):
         return [trial.user_attrs[part][metric] for trial in self.trials]
 
+    def has(self, part):
+        """Whether every seed recorded `part` (validation is recorded only when a slice was held out)."""
+        return all(trial.user_attrs.get(part) for trial in self.trials)
+
 
 @dataclass
 class StudyResults:
@@ -111,14 +115,15 @@ def mean_std(values):
 def table_rows(results):
     """Header and rows of a study's table: its settings, then train and test accuracy over seeds."""
     names = list(dict.fromkeys(name for point in results.points for name in point.settings))
-    header = names + ["train accuracy (%)", "test accuracy (%)", "seeds", "seconds per run"]
+    parts = ["train", "validation", "test"] if all(point.has("validation") for point in results.points) else ["train", "test"]
+    header = names + [f"{part} accuracy (%)" for part in parts] + ["seeds", "seconds per run"]
     if results.experiment == "optimizer":
         header += ["report: train (%)", "report: test (%)"]
     rows = []
     for point in results.points:
         seconds = statistics.mean(trial.user_attrs["seconds"] for trial in point.trials)
         row = [format_setting(point.settings.get(name)) for name in names]
-        row += [mean_std(point.values("train")), mean_std(point.values("test")), str(len(point.trials)), f"{seconds:.0f}"]
+        row += [mean_std(point.values(part)) for part in parts] + [str(len(point.trials)), f"{seconds:.0f}"]
         diverged = sum(trial.user_attrs.get("diverged", False) for trial in point.trials)
         if diverged:
             row[-3] += f" ({diverged} diverged)"

@@ -104,20 +104,40 @@ def fit(model, config, x_train, y_train, run, extra_callbacks=(), verbose=True):
     ]
     if verbose:
         callbacks.append(EpochLine(config.epochs))  # last: an epoch printed is an epoch saved
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_split=config.validation_split,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    batches, validation = input_pipeline(x_train, y_train, config)
+    model.fit(batches, epochs=config.epochs, validation_data=validation, shuffle=False, callbacks=callbacks, verbose=0)
     history = run.read_checkpoint_history()
     if not math.isfinite(history["loss"][-1]):
         run.discard_checkpoint()  # resuming from NaN weights could only fail again
         raise TrainingDiverged(history)
     return history
+
+
+def validation_split_at(count, fraction):
+    """Where the validation slice starts: the last `fraction` of the data, as Keras's validation_split."""
+    return int(math.floor(count * (1.0 - fraction)))
+
+
+def input_pipeline(x, y, config):
+    """(shuffled training batches, validation arrays or None) for model.fit.
+
+    A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
+    TensorFlow's own threads, while the previous batch trains: 7% faster than handing
+    model.fit the NumPy arrays (bench/train_speed.py). The validation slice is the last
+    `config.validation_split` of the data, as Keras's validation_split takes it; the
+    shuffle order follows the seed, so the same seed gives the same run.
+    """
+    split = validation_split_at(len(x), config.validation_split) if config.validation_split else len(x)
+    if split < 1:
+        raise InputError(f"validation split {config.validation_split} leaves no training images of {len(x)}")
+    batches = (
+        tf.data.Dataset.from_tensor_slices((x[:split], y[:split]))
+        .shuffle(split, seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = (x[split:], y[split:]) if split < len(x) else None
+    return batches, validation
 
 
 def evaluate(model, x, y):

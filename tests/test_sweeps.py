@@ -1,5 +1,6 @@
 """sweep_hparams.py: grids, exactly-once with parallel workers, kill -9 and resume, the report."""
 
+from dataclasses import replace
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 
 from digits.config import RunConfig
 from digits.errors import InputError
-from digits.experiments import grid_from_file, grid_from_text, key, report_experiments, runs, study_name
+from digits.experiments import (
+    SWEEP_VALIDATION_SPLIT, grid_from_file, grid_from_text, key, report_experiments, runs, study_name,
+)
 from digits import sweeps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,8 +83,10 @@ def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all():
     assert {config.epochs for config, _ in grid} == {2} and {config.data for config, _ in grid} == {"d.npz"}
     assert len({key(config) for config, _ in grid}) == 12
     assert key(RunConfig(data="a")) == key(RunConfig(data="b"))  # the data path is not part of a run's identity
-    assert study_name(experiment, RunConfig()) == "optimizer"
-    assert study_name(experiment, RunConfig(epochs=1, limit=500)) == "optimizer (epochs=1, limit=500)"
+    sweep_base = RunConfig(validation_split=SWEEP_VALIDATION_SPLIT)
+    assert study_name(experiment, sweep_base) == "optimizer"
+    assert study_name(experiment, replace(sweep_base, epochs=1, limit=500)) == "optimizer (epochs=1, limit=500)"
+    assert study_name(experiment, RunConfig(precision="float32")) == "optimizer (validation_split=0, precision=float32)"
 
 
 def test_custom_grids_from_text_and_json(tmp_path):
@@ -137,16 +142,18 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("] trial ") == 6 and "6 of 6 runs complete" in result.stdout
     assert "2 worker(s) here, " in result.stdout
-    trials = trials_of(tmp_path / "results" / "sweeps.log")
+    trials = trials_of(tmp_path / "results" / "report" / "sweeps.log")
     assert_each_key_completed_once(trials, 6)
     record = next(t for t in trials if t.state == TrialState.COMPLETE).user_attrs
-    assert {"config", "history", "train", "test", "seconds", "host", "point"} <= set(record)
+    assert {"config", "history", "train", "validation", "test", "seconds", "host", "point", "precision"} <= set(record)
     assert record["history"]["epoch"] == [1] and 0 <= record["test"]["accuracy"] <= 1
+    assert record["config"]["validation_split"] == 0.1  # the sweeps' held-out slice, beside the test set
+    assert record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
 
 
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
     args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz, "--workers", 1)
-    storage_path = tmp_path / "results" / "sweeps.log"
+    storage_path = tmp_path / "results" / "report" / "sweeps.log"
 
     process = start_sweep(*args, cwd=tmp_path)
     wait_for_running_trial(storage_path, process)
@@ -192,6 +199,7 @@ def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
     table_1 = (every_experiment / "first" / "optimizer-epochs-2-limit-64.md").read_text()
     assert "4 of 4 runs complete" in table_1
     assert "| adam | 0.2 |" in table_1 and "99.33 | 99.20 |" in table_1  # the report's own row beside ours
+    assert "| train accuracy (%) | validation accuracy (%) | test accuracy (%) |" in table_1
     assert "21 of 21 runs complete" in (every_experiment / "first" / "learning-rate-epochs-2-limit-64.md").read_text()
     figures = ["dropout-epochs-2-limit-64.png", "batch-size-epochs-2-limit-64.png", "learning-rate-epochs-2-limit-64.png",
                "epochs-epochs-2-limit-64-2-accuracy.png", "epochs-epochs-2-limit-64-2-loss.png"]
@@ -203,15 +211,15 @@ def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
 
 
 def trials_of_study(folder, name):
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "results" / "sweeps.log")))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "results" / "report" / "sweeps.log")))
     study = optuna.load_study(study_name=name, storage=storage)
     return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
 def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
-    storage = sweeps.open_storage(str(every_experiment / "results" / "sweeps.log"))
-    base = RunConfig(data=str(digits_npz), epochs=2, limit=64)
+    storage = sweeps.open_storage(str(every_experiment / "results" / "report" / "sweeps.log"))
+    base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
     experiment = report_experiments()["optimizer"]
     study = sweeps.load_or_create_study(storage, study_name(experiment, base))
     sweeps.register_grid(study, experiment, runs(experiment, base, seeds=2))
@@ -243,8 +251,8 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
 
 
 def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path):
-    journal = tmp_path / "results" / "sweeps.log"
-    journal.parent.mkdir()
+    journal = tmp_path / "results" / "report" / "sweeps.log"
+    journal.parent.mkdir(parents=True)
     journal.write_text("this is not an optuna journal\n")
     result = sweep_hparams("report", cwd=tmp_path)
     assert result.returncode == 2 and "sweeps.log" in result.stderr

@@ -46,5 +46,5 @@ def test_same_seed_same_history(digits, tmp_path):
 def test_a_diverging_run_stops_with_a_clear_error_and_no_checkpoint(digits, tmp_path):
     (x_train, y_train), _ = digits
     with pytest.raises(InputError, match="training diverged: the loss became NaN in epoch 1; try a lower --learning-rate"):
-        train(RunConfig(epochs=3, optimizer="sgd", learning_rate=1e6), x_train, y_train, tmp_path)
+        train(RunConfig(epochs=3, optimizer="sgd", learning_rate=1e10), x_train, y_train, tmp_path)
     assert not RunFolder(tmp_path).is_interrupted()

@@ -1,0 +1,301 @@
+"""How fast the report's network trains here: the report's way against the project's, side by side.
+
+    python bench/train_speed.py --data ../shared/mnist-first24k
+    python bench/train_speed.py --synthetic --json speed.json     # no MNIST needed: random images
+    python bench/train_speed.py --data ../shared/mnist-first24k --accuracy-seeds 3   # and the accuracy of each
+
+Trains the same network on the same images, one epoch at a time, taking turns between
+the ways so that drift in the machine's speed (other load, clock changes) hits them all
+alike, and reports the median images/s over --epochs epochs after one warm-up epoch:
+
+- the report's way: plain `model.fit` on NumPy arrays, float32, one step per call;
+- the project's path: what `train_cnn.py` and the sweeps run (digits.training.new_model:
+  steps_per_execution, and mixed bfloat16 on a CPU that has it);
+- one ingredient at a time (tf.data input pipeline, steps per execution, bfloat16, XLA),
+  to show what each is worth here.
+
+Also, in the same run: the float32 matrix-product rate of this machine (NumPy, 2048x2048)
+and the fraction of it each way reaches, at ~3x the forward FLOPs per image trained;
+test-set evaluation images/s; the effect of the batch size; the peak memory of this
+process; and each script's `--help` latency. Figures hold for this machine and run only.
+
+With --accuracy-seeds N it also trains both ways in full (15 epochs on every training
+image) for seeds 1..N and compares their final test accuracy: the speed must cost nothing.
+"""
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digits import cli, hardware  # noqa: E402
+from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig  # noqa: E402
+from digits.data import load_mnist, to_inputs, to_one_hot  # noqa: E402
+from digits.files import write_json  # noqa: E402
+
+SCRIPTS = ("train_cnn.py", "evaluate.py", "sweep_hparams.py", "add_own_digits.py")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, else the Keras cache)")
+    parser.add_argument("--synthetic", action="store_true", help="random images instead of MNIST (speed only)")
+    parser.add_argument("--images", type=int, default=8_000, help="training images per epoch (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=7, help="timed epochs per way, after a warm-up (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=RunConfig.batch_size, help="(default: %(default)s)")
+    parser.add_argument("--batch-sizes", type=cli.comma_separated_ints, default=(32, 64, 128, 256),
+                        help="batch sizes for the batch-size table (default: 32,64,128,256)")
+    parser.add_argument("--threads", type=cli.positive_int, help="TensorFlow threads per op (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="only the two ways: no ingredients, batch sizes or --help")
+    parser.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
+                        help="also train both ways in full for seeds 1..N and compare test accuracy (default: none)")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
+    return parser.parse_args()
+
+
+def load_images(args):
+    if args.synthetic:
+        generator = np.random.default_rng(0)
+        images = generator.integers(0, 256, (args.images + 10_000, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+        labels = generator.integers(0, NUM_CLASSES, len(images))
+        return (images[: args.images], labels[: args.images]), (images[args.images:], labels[args.images:]), "random images"
+    path = cli.data_path(args.data)
+    train, test = load_mnist(path)
+    return train, test, f"MNIST from {path or 'the Keras cache'}"
+
+
+def forward_flops_per_image(config):
+    """Multiply-adds x 2 of the convolutions and the Dense layer (pooling and ReLU are negligible)."""
+    flops, size, channels = 0, IMAGE_SIZE, 1
+    for i, filters in enumerate(config.filters):
+        size -= config.kernel_size - 1
+        flops += 2 * size * size * config.kernel_size**2 * channels * filters
+        channels = filters
+        if i < len(config.filters) - 1:
+            size //= config.pool_size
+    return flops + 2 * size * size * channels * NUM_CLASSES
+
+
+def matmul_gflops(dtype="float32", size=2048, repeats=5):
+    """Best rate of a size x size matrix product: the machine's practical peak for dense arithmetic."""
+    if dtype == "float32":
+        a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+        multiply = lambda: a @ a  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        a = tf.cast(tf.random.normal((size, size)), dtype)
+        multiply = lambda: tf.matmul(a, a).numpy()  # noqa: E731
+    multiply()
+    best = min(timed(multiply) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def timed(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+class Way:
+    """One way of training: its own model and input, timed one epoch at a time."""
+
+    def __init__(self, name, model, config, pipeline=False):
+        self.name, self.model, self.config, self.pipeline = name, model, config, pipeline
+        self.batches = None
+        self.rates = []
+
+    def epoch(self, x, y):
+        from digits import training
+
+        if not self.pipeline:
+            seconds = timed(lambda: self.model.fit(x, y, batch_size=self.config.batch_size, epochs=1, verbose=0))
+        else:
+            if self.batches is None:
+                self.batches, _ = training.input_pipeline(x, y, self.config)
+            seconds = timed(lambda: self.model.fit(self.batches, epochs=1, shuffle=False, verbose=0))
+        return len(x) / seconds
+
+    @property
+    def rate(self):
+        return statistics.median(self.rates)
+
+
+def keras_way(name, config, policy="float32", steps_per_execution=1, jit_compile=False, pipeline=False):
+    """A way built by hand: plain Keras with one ingredient or another switched on."""
+    import keras
+
+    from digits.model import build_cnn, make_optimizer
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_cnn(config, policy)
+    model.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    return Way(name, model, config, pipeline)
+
+
+def project_way(name, config):
+    """Exactly what train_cnn.py and the sweeps run: digits.training.new_model, fed by its input pipeline."""
+    from digits import training
+
+    return Way(name, training.new_model(config), config, pipeline=True)
+
+
+def race(ways, x, y, epochs):
+    """Warm each way up, then time `epochs` epochs of each, taking turns."""
+    for way in ways:
+        way.epoch(x, y)
+    for _ in range(epochs):
+        for way in ways:
+            way.rates.append(way.epoch(x, y))
+
+
+def ingredient_ways(config, has_bfloat16):
+    """The project's ingredients one at a time, each on its own over the report's way."""
+    from digits.model import STEPS_PER_EXECUTION
+
+    ways = [
+        keras_way("+ tf.data input pipeline (digits.training)", config, pipeline=True),
+        keras_way(f"+ steps_per_execution {STEPS_PER_EXECUTION}", config, steps_per_execution=STEPS_PER_EXECUTION),
+        keras_way("+ XLA (jit_compile), not used on CPU", config, jit_compile=True),
+    ]
+    if has_bfloat16:
+        ways.append(keras_way("+ mixed bfloat16", config, policy="mixed_bfloat16"))
+    return ways
+
+
+def accuracy_race(x, y, x_test, y_test, seeds):
+    """Final test accuracy of the report's way and the project's path, trained in full for each seed."""
+    from digits import training
+    from digits.model import as_float32
+
+    results = {"report": [], "project": []}
+    for seed in seeds:
+        config = RunConfig(seed=seed)
+        report = keras_way("report", config)
+        report.model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
+        project = project_way("project", config)
+        project.model.fit(training.input_pipeline(x, y, config)[0], epochs=config.epochs, shuffle=False, verbose=0)
+        for name, model in (("report", report.model), ("project", as_float32(project.model, config))):
+            results[name].append(training.evaluate(model, x_test, y_test)["accuracy"])
+        print(f"  seed {seed}: report's way {results['report'][-1]:.2%}, project's path {results['project'][-1]:.2%}",
+              flush=True)
+    return results
+
+
+def mean_std(values):
+    values = [100 * value for value in values]
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {spread:.2f}%"
+
+
+def evaluation_rate(x_test, y_test, repeats=3):
+    """Images/s of test-set evaluation as evaluate.py does it: the saved (float32) model, batches of 500."""
+    from digits.model import PREDICTION_BATCH_SIZE, compile_cnn
+
+    model = compile_cnn(RunConfig())
+    evaluate = lambda: model.evaluate(x_test, y_test, batch_size=PREDICTION_BATCH_SIZE, verbose=0)  # noqa: E731
+    evaluate()
+    return len(x_test) / statistics.median(timed(evaluate) for _ in range(repeats))
+
+
+def help_latency(script, repeats=3):
+    run = lambda: subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, check=True)  # noqa: E731
+    return statistics.median(timed(run) for _ in range(repeats))
+
+
+def print_table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for row in [header, ["-" * width for width in widths], *rows]:
+        print("  ".join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                        for i, (cell, width) in enumerate(zip(row, widths))))
+    print()
+
+
+def main():
+    args = parse_args()
+    (x_train, y_train), (x_test, y_test), source = load_images(args)
+    x, y = to_inputs(x_train[: args.images]), to_one_hot(y_train[: args.images])
+    x_test, y_test = to_inputs(x_test), to_one_hot(y_test)
+    hardware.configure_threads(args.threads)
+    import tensorflow as tf
+
+    from digits import training
+    from digits.model import STEPS_PER_EXECUTION
+
+    config = RunConfig(batch_size=args.batch_size)
+    has_bfloat16 = hardware.cpu_has_bfloat16() and not hardware.gpu_names()
+    print(f"Device: {hardware.describe_device()}; TensorFlow {tf.__version__}; threads per op: "
+          f"{args.threads or 'default (one per core)'}")
+    print(f"Data: {len(x):,} training images ({source}), batch {args.batch_size}; "
+          f"median of {args.epochs} epochs after a warm-up, the ways taking turns\n")
+
+    float32_peak = matmul_gflops("float32")
+    train_flops = 3 * forward_flops_per_image(config)  # forward, plus backward at about twice the forward
+    report = keras_way("report's way: model.fit on NumPy, float32", config)
+    project = project_way("project's path", config)
+    project.name += f" ({training.precision_of(project.model)}, tf.data, steps_per_execution {STEPS_PER_EXECUTION})"
+    ways = [report, project] + ([] if args.quick else ingredient_ways(config, has_bfloat16))
+    race(ways, x, y, args.epochs)
+
+    results = {"device": hardware.describe_device(), "tensorflow": tf.__version__, "threads": args.threads,
+               "data": source, "images": len(x), "batch_size": args.batch_size, "epochs_timed": args.epochs,
+               "float32_matmul_gflops": round(float32_peak, 1),
+               "train_mflop_per_image": round(train_flops / 1e6, 2), "ways": {}}
+    rows = []
+    for way in ways:
+        gflops = way.rate * train_flops / 1e9
+        rows.append([way.name, f"{way.rate:,.0f}", f"{way.rate / report.rate:.2f}x", f"{gflops:.0f}", f"{gflops / float32_peak:.0%}"])
+        results["ways"][way.name] = {"images_per_second": round(way.rate), "speedup": round(way.rate / report.rate, 3),
+                                     "epoch_rates": [round(rate) for rate in way.rates]}
+    print(f"Training ({train_flops / 1e6:.1f} MFLOP per image; float32 matrix product here: {float32_peak:.0f} GFLOP/s;"
+          " bfloat16 arithmetic can pass the float32 peak)")
+    print_table(["way", "images/s", "vs report", "GFLOP/s", "of fp32 peak"], rows)
+    results["speedup"] = round(project.rate / report.rate, 3)
+    if has_bfloat16:
+        results["bfloat16_matmul_gflops"] = round(matmul_gflops(tf.bfloat16), 1)
+        print(f"bfloat16 matrix product here (tf.matmul): {results['bfloat16_matmul_gflops']:.0f} GFLOP/s\n")
+
+    if not args.quick:
+        batch_ways = [way for size in args.batch_sizes for way in (
+            keras_way(f"report's way, batch {size}", replace(config, batch_size=size)),
+            project_way(f"project's path, batch {size}", replace(config, batch_size=size)))]
+        race(batch_ways, x, y, max(args.epochs - 1, 1))
+        print("Batch size (images/s; each way against its own batch-64 speed is the batch effect)")
+        rows = [[size, f"{plain.rate:,.0f}", f"{fast.rate:,.0f}", f"{fast.rate / plain.rate:.2f}x"]
+                for size, plain, fast in zip(args.batch_sizes, batch_ways[::2], batch_ways[1::2])]
+        print_table(["batch", "report's way", "project's path", "ratio"], rows)
+        results["batch_sizes"] = {str(size): {"report": round(plain.rate), "project": round(fast.rate)}
+                                  for size, plain, fast in zip(args.batch_sizes, batch_ways[::2], batch_ways[1::2])}
+
+    results["evaluation_images_per_second"] = round(evaluation_rate(x_test, y_test))
+    print(f"Test-set evaluation (float32, batch 500): {results['evaluation_images_per_second']:,} images/s")
+    results["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(f"Peak memory of this process: {results['peak_memory_mib']:,} MiB")
+    if not args.quick:
+        results["help_seconds"] = {script: round(help_latency(script), 3) for script in SCRIPTS}
+        print("--help latency: " + ", ".join(f"{script} {seconds:.2f} s" for script, seconds in results["help_seconds"].items()))
+    if args.accuracy_seeds:
+        print(f"\nTest accuracy after {RunConfig.epochs} epochs on all {len(x_train):,} training images:")
+        accuracy = accuracy_race(to_inputs(x_train), to_one_hot(y_train), x_test, y_test,
+                                 range(1, args.accuracy_seeds + 1))
+        results["test_accuracy"] = accuracy
+        print(f"  mean ± std over {args.accuracy_seeds} seeds: report's way {mean_std(accuracy['report'])}, "
+              f"project's path {mean_std(accuracy['project'])}")
+    print(f"\nThe project's path trains {results['speedup']:.2f}x as fast as the report's way here.")
+    if args.json:
+        write_json(args.json, results)
+        print(f"Wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
