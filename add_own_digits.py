@@ -4,6 +4,7 @@
     python add_own_digits.py --model models/cnn --fine-tune-epochs 3 --repeat 20
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
     python add_own_digits.py predict --model models/cnn --json data/validation/*/*
+    python add_own_digits.py draw --model models/cnn --open         # draw digits in the browser, save them
 
 Images live in data/train/<digit>/ and data/validation/<digit>/ (PNG or JPEG, any size,
 mode or polarity). Each is converted the way MNIST's own digits were: grayscale,
@@ -11,7 +12,9 @@ inverted to bright ink on black, cropped to the ink, scaled to 20 pixels and cen
 by mass in 28x28 (not np.resize, which scrambles the pixels). Training images join
 MNIST's training set (--repeat K copies each, so a handful is not drowned by 60,000),
 validation images join its test set, and accuracy is reported on MNIST's test set and
-on your validation images separately, before and after.
+on your validation images separately, before and after. The draw mode serves a local
+page where you draw digits with a mouse, finger or pen, watch the network read them
+through that same conversion, and save them, labelled, into those folders.
 """
 
 import argparse
@@ -22,7 +25,7 @@ import sys
 import numpy as np
 
 from digits import cli
-from digits.config import RunConfig, load_config
+from digits.config import load_config
 from digits.data import load_mnist, to_inputs, to_one_hot
 from digits.errors import InputError
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
@@ -51,6 +54,19 @@ def build_predict_parser():
     parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
     parser.add_argument("--model", required=True, metavar="RUN", help="a run folder or a .keras/.h5 model")
     parser.add_argument("--json", action="store_true", help='one JSON object per file: {"file", "digit", "probability", ...}')
+    return parser
+
+
+def build_draw_parser():
+    parser = cli.ArgumentParser(
+        prog="add_own_digits.py draw",
+        description="Serve a local page to draw digits, watch the network read them, and save them as training data.",
+    )
+    parser.add_argument("--model", default="models/cnn", metavar="RUN", help="a run folder or a .keras/.h5 model (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/<digit>/ and DIR/validation/<digit>/ (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: %(default)s)")
+    parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     return parser
 
 
@@ -170,10 +186,38 @@ def predict_main(argv):
     return 0
 
 
+def draw_main(argv):
+    args = build_draw_parser().parse_args(argv)
+    from digits import draw_app
+
+    reader = draw_app.Reader(args.model)
+    app = draw_app.create_app(reader, args.data_dir, args.port, args.host)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"Warning: listening on {args.host}, not only this machine: anyone who can reach it can save "
+              f"drawings into {args.data_dir}/.", file=sys.stderr)
+
+    def ready(url):
+        print(f"Model {reader.name}; drawings are saved in {args.data_dir}/train/<digit>/ and "
+              f"{args.data_dir}/validation/<digit>/.")
+        print(f"Open {url} to draw (Ctrl-C to stop).", flush=True)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        draw_app.serve(app, args.host, args.port, ready)
+    except KeyboardInterrupt:
+        print("\nStopped.")
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "predict":
         return predict_main(argv[1:])
+    if argv and argv[0] == "draw":
+        return draw_main(argv[1:])
     return train_main(argv[1:] if argv and argv[0] == "train" else argv)
 
 

@@ -1,0 +1,304 @@
+// The draw page: strokes on a canvas, the network's reading of them, and saving them as data.
+// Talks only to its own server: /state, /predict, /save, /undo-save, /reload.
+"use strict";
+
+const SIZE = 280;               // the drawing area in CSS pixels
+const PREDICT_EVERY_MS = 150;   // live predictions while drawing, at most this often
+const UNSURE_BELOW = 0.5;
+
+const pad = document.getElementById("pad");
+const ctx = pad.getContext("2d");
+const preview = document.getElementById("preview").getContext("2d");
+const widthInput = document.getElementById("width");
+const statusLine = document.getElementById("status");
+
+let strokes = [];          // each {width, points: [[x, y], ...]} in CSS pixels
+let current = null;        // the stroke being drawn
+let label = null;          // the label to save with
+let labelChosen = false;   // true once the person picked a label for this drawing
+let lastReading = null;    // {digit, probabilities, pixels}
+let inFlight = false, again = false, lastPredict = 0;
+
+// Drawing ---------------------------------------------------------------------------------
+
+function fitToScreen() {
+  // A backing store of SIZE x devicePixelRatio keeps strokes sharp on high-DPI screens.
+  const ratio = window.devicePixelRatio || 1;
+  pad.width = Math.round(SIZE * ratio);
+  pad.height = Math.round(SIZE * ratio);
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  redraw();
+}
+
+function redraw() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, SIZE, SIZE);
+  for (const stroke of strokes) drawStroke(stroke);
+}
+
+function drawStroke(stroke) {
+  const points = stroke.points;
+  ctx.strokeStyle = ctx.fillStyle = "#000";
+  ctx.lineWidth = stroke.width;
+  ctx.lineCap = ctx.lineJoin = "round";
+  if (points.length === 1) {  // a dot
+    ctx.beginPath();
+    ctx.arc(points[0][0], points[0][1], stroke.width / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    return;
+  }
+  // Smooth: a quadratic curve through the midpoints, each point a control point.
+  ctx.beginPath();
+  ctx.moveTo(points[0][0], points[0][1]);
+  for (let i = 1; i < points.length - 1; i++) {
+    const midX = (points[i][0] + points[i + 1][0]) / 2, midY = (points[i][1] + points[i + 1][1]) / 2;
+    ctx.quadraticCurveTo(points[i][0], points[i][1], midX, midY);
+  }
+  const last = points[points.length - 1];
+  ctx.lineTo(last[0], last[1]);
+  ctx.stroke();
+}
+
+function pointOf(event) {
+  const box = pad.getBoundingClientRect();
+  return [(event.clientX - box.left) * SIZE / box.width, (event.clientY - box.top) * SIZE / box.height];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;
+  event.preventDefault();
+  pad.setPointerCapture(event.pointerId);
+  current = {width: Number(widthInput.value), points: [pointOf(event)]};
+  strokes.push(current);
+  document.body.dataset.lastPointer = event.pointerType;  // mouse, touch or pen: for people and tests
+  redraw();
+});
+
+pad.addEventListener("pointermove", (event) => {
+  if (!current) return;
+  event.preventDefault();
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const each of (events.length ? events : [event])) current.points.push(pointOf(each));
+  redraw();
+  if (performance.now() - lastPredict > PREDICT_EVERY_MS) predict();
+});
+
+function endStroke(event) {
+  if (!current) return;
+  event.preventDefault();
+  current = null;
+  predict();
+}
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+
+function undoStroke() {
+  strokes.pop();
+  redraw();
+  predict();
+}
+
+function clearDrawing() {
+  strokes = [];
+  labelChosen = false;
+  redraw();
+  showReading(null);
+}
+
+widthInput.addEventListener("input", () => { document.getElementById("width-value").textContent = widthInput.value; });
+document.getElementById("undo").addEventListener("click", undoStroke);
+document.getElementById("clear").addEventListener("click", clearDrawing);
+
+function drawingAsPNG() {
+  // Always SIZE x SIZE, whatever the screen's pixel ratio, so the server gets one size.
+  const copy = document.createElement("canvas");
+  copy.width = copy.height = SIZE;
+  const copyContext = copy.getContext("2d");
+  copyContext.drawImage(pad, 0, 0, SIZE, SIZE);
+  return copy.toDataURL("image/png");
+}
+
+// Talking to the server ----------------------------------------------------------------------
+
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body || {}),
+  });
+  const answer = await response.json().catch(() => ({error: `${response.status} ${response.statusText}`}));
+  if (!response.ok) throw new Error(answer.error || `${response.status}`);
+  return answer;
+}
+
+async function predict() {
+  if (!strokes.length) { showReading(null); return; }
+  if (inFlight) { again = true; return; }
+  inFlight = true;
+  document.body.dataset.busy = "true";
+  lastPredict = performance.now();
+  try {
+    showReading(await post("/predict", {image: drawingAsPNG()}));
+  } catch (error) {
+    say(error.message, true);
+  } finally {
+    inFlight = false;
+    if (again) { again = false; predict(); } else document.body.dataset.busy = "false";
+  }
+}
+
+// What the network reads -------------------------------------------------------------------------
+
+const bars = document.getElementById("bars");
+for (let digit = 0; digit < 10; digit++) {
+  bars.insertAdjacentHTML("beforeend",
+    `<li data-digit="${digit}"><span class="digit">${digit}</span><span class="track"><span class="fill"></span></span>` +
+    `<span class="value">–</span></li>`);
+}
+
+function showReading(reading) {
+  lastReading = reading;
+  const verdict = document.getElementById("verdict");
+  preview.fillStyle = "#000";
+  preview.fillRect(0, 0, 28, 28);
+  bars.querySelectorAll("li").forEach((row, digit) => {
+    const p = reading ? reading.probabilities[digit] : 0;
+    row.classList.toggle("top", !!reading && digit === reading.digit);
+    row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+    row.querySelector(".value").textContent = reading ? `${(100 * p).toFixed(1)}%` : "–";
+  });
+  document.getElementById("save").disabled = !reading;
+  if (!reading) {
+    verdict.textContent = "";
+    verdict.className = "";
+    return;
+  }
+  const pixels = preview.createImageData(28, 28);
+  reading.pixels.flat().forEach((value, i) => {
+    pixels.data.set([value, value, value, 255], 4 * i);
+  });
+  preview.putImageData(pixels, 0, 0);
+  const best = reading.probabilities[reading.digit];
+  const unsure = best < UNSURE_BELOW;
+  verdict.textContent = unsure ? `unsure: ${reading.digit} at only ${(100 * best).toFixed(0)}%` : `reads ${reading.digit}`;
+  verdict.className = unsure ? "unsure" : "";
+  if (!labelChosen) setLabel(reading.digit, false);
+  document.body.dataset.readings = String(Number(document.body.dataset.readings || 0) + 1);
+}
+
+// Saving -------------------------------------------------------------------------------------------
+
+const labels = document.getElementById("labels");
+for (let digit = 0; digit < 10; digit++) {
+  labels.insertAdjacentHTML("beforeend",
+    `<button type="button" role="radio" aria-checked="false" data-label="${digit}">${digit}</button>`);
+}
+labels.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (button) setLabel(Number(button.dataset.label), true);
+});
+
+function setLabel(digit, chosen) {
+  label = digit;
+  labelChosen = labelChosen || chosen;
+  labels.querySelectorAll("button").forEach((button) => {
+    button.setAttribute("aria-checked", String(Number(button.dataset.label) === digit));
+  });
+}
+
+function split() {
+  return document.querySelector("input[name=split]:checked").value;
+}
+
+async function save() {
+  if (!strokes.length || label === null) return;
+  const image = drawingAsPNG();
+  try {
+    const saved = await post("/save", {image, label, split: split()});
+    addToStrip(image, saved);
+    showCounts(saved.counts);
+    const misread = saved.read !== saved.label ? ` (the network read ${saved.read})` : "";
+    say(`Saved ${saved.file}${misread}.`);
+    document.getElementById("undo-save").disabled = false;
+    clearDrawing();
+  } catch (error) {
+    say(`Not saved: ${error.message}`, true);
+  }
+}
+
+async function undoSave() {
+  try {
+    const answer = await post("/undo-save");
+    const strip = document.getElementById("strip");
+    strip.lastElementChild && strip.lastElementChild.remove();
+    showCounts(answer.counts);
+    say(`Deleted ${answer.removed}.`);
+    document.getElementById("undo-save").disabled = !strip.children.length;
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+function addToStrip(image, saved) {
+  const item = document.createElement("li");
+  const misread = saved.read !== saved.label;
+  item.className = misread ? "misread" : "";
+  item.title = `${saved.file}: saved as ${saved.label}, read as ${saved.read}`;
+  const picture = document.createElement("img");
+  picture.src = image;
+  picture.alt = `a drawn ${saved.label}`;
+  item.append(picture, `${saved.label} (${saved.split === "train" ? "train" : "val."})` + (misread ? `, read ${saved.read}` : ""));
+  document.getElementById("strip").append(item);
+}
+
+function showCounts(counts) {
+  for (const name of ["train", "validation"]) {
+    const row = document.getElementById(`count-${name}`);
+    row.querySelectorAll("td").forEach((cell) => cell.remove());
+    counts[name].forEach((count) => row.insertAdjacentHTML("beforeend", `<td>${count}</td>`));
+  }
+}
+
+function say(message, isError) {
+  statusLine.textContent = message;
+  statusLine.className = isError ? "error" : "";
+}
+
+document.getElementById("save").addEventListener("click", save);
+document.getElementById("undo-save").addEventListener("click", undoSave);
+
+// The model --------------------------------------------------------------------------------------
+
+function showModel(state) {
+  document.getElementById("model-name").textContent = state.model;
+  document.getElementById("model-loaded").textContent = `(loaded ${state.loaded})`;
+}
+
+document.getElementById("reload").addEventListener("click", async () => {
+  try {
+    showModel(await post("/reload"));
+    say("Model reloaded.");
+    predict();
+  } catch (error) {
+    say(`Reload failed: ${error.message}`, true);
+  }
+});
+
+// Keys: 0-9 label, Enter save, Z undo stroke, Esc clear ----------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input[type=text]")) return;
+  if (/^[0-9]$/.test(event.key)) setLabel(Number(event.key), true);
+  else if (event.key === "Enter") { event.preventDefault(); save(); }
+  else if (event.key === "z" || event.key === "Z") undoStroke();
+  else if (event.key === "Escape") clearDrawing();
+});
+
+// Start ------------------------------------------------------------------------------------------
+
+window.addEventListener("resize", fitToScreen);
+fitToScreen();
+showReading(null);
+fetch("/state").then((response) => response.json()).then((state) => {
+  showModel(state);
+  showCounts(state.counts);
+  document.body.dataset.ready = "true";
+}).catch((error) => say(`Cannot reach the server: ${error.message}`, true));

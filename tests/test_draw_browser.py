@@ -1,0 +1,66 @@
+"""The draw page in a real browser: Debian's Chromium driven by Selenium, strokes by mouse and by touch.
+
+Skipped, saying why, where selenium or Debian's chromium and chromium-driver are missing;
+.ci/run installs them.
+"""
+
+import numpy as np
+import pytest
+
+from digits import browser, draw_app
+from digits.config import RunConfig
+
+PATHS, MISSING = browser.find_chromium()
+pytestmark = pytest.mark.skipif(PATHS is None, reason=f"no real browser: {MISSING}")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from digits.model import build_cnn
+
+    folder = tmp_path_factory.mktemp("draw")
+    build_cnn(RunConfig(filters=(4, 4))).save(folder / "model.keras")
+    app = draw_app.create_app(draw_app.Reader(folder / "model.keras"), folder / "data", port=0)
+    with browser.ServerThread(app) as server:
+        driver = browser.start_chromium(PATHS)
+        try:
+            browser.open_page(driver, server.url)
+            yield driver, server.url, folder
+        finally:
+            driver.quit()
+
+
+def test_draw_by_mouse_and_touch_read_and_save(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, folder = page
+    canvas = driver.find_element(By.ID, "pad")
+    for pointer, strokes in (("mouse", browser.DIGIT_STROKES[7][:1]), ("touch", [[(0.3, 0.5), (0.7, 0.5)]])):
+        before = browser.readings(driver)
+        browser.draw_digit(driver, canvas, strokes, pointer)
+        browser.wait_for_reading(driver, before)
+        assert driver.execute_script("return document.body.dataset.lastPointer") == pointer
+
+    bars = browser.bar_values(driver)
+    assert len(bars) == 10 and sum(bars) == pytest.approx(1, abs=0.01)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#bars li.top")) == 1
+    pixels = np.array(driver.execute_script(
+        "const c = document.getElementById('preview').getContext('2d');"
+        "return Array.from(c.getImageData(0, 0, 28, 28).data).filter((_, i) => i % 4 === 0);")).reshape(28, 28)
+    rows, columns = np.indices(pixels.shape)
+    centre = (pixels * rows).sum() / pixels.sum(), (pixels * columns).sum() / pixels.sum()
+    assert centre == pytest.approx((13.5, 13.5), abs=1.0)  # centred by mass, as MNIST's digits
+
+    driver.find_element(By.TAG_NAME, "body").send_keys("7")
+    driver.find_element(By.TAG_NAME, "body").send_keys("\n")
+    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "status").text.startswith("Saved"))
+    saved = list((folder / "data" / "train" / "7").glob("*.png"))
+    assert len(saved) == 1
+    assert driver.find_elements(By.CSS_SELECTOR, "#count-train td")[7].text == "1"
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#strip li")) == 1
+    driver.save_screenshot(str(folder / "draw-page.png"))
+
+    assert browser.console_errors(driver) == []
+    requested = browser.page_requests(driver)
+    assert requested and all(address.startswith(url) for address in requested), requested
