@@ -21,7 +21,7 @@ is completed exactly once.
 import argparse
 
 from digits import cli
-from digits.config import PRECISIONS, RunConfig
+from digits.config import RunConfig
 from digits.data import load_mnist
 from digits.errors import InputError
 from digits.experiments import (
@@ -55,19 +55,11 @@ def build_parser():
         "machines with a shared --storage to add theirs",
     )
     sweep.add_argument(
-        "--threads", type=cli.positive_int, metavar="N",
-        help="TensorFlow threads per worker (default: the cores shared out among the workers)",
-    )
-    sweep.add_argument(
         "--validation-split", type=float, default=SWEEP_VALIDATION_SPLIT, metavar="FRACTION",
         help="hold out this last fraction of the training images in every run and record its accuracy beside "
         "the test accuracy, to choose settings without the test set (default: %(default)s)",
     )
-    sweep.add_argument(
-        "--precision", choices=PRECISIONS, default=RunConfig.precision,
-        help="number format, as in train_cnn.py: auto (default) is mixed_bfloat16 on a CPU with native "
-        "bfloat16, else float32; each trial records the one it used",
-    )
+    cli.add_speed_arguments(parser, "TensorFlow threads per worker (default: the cores shared out among the workers)")
     storage = parser.add_argument_group("storage and report")
     storage.add_argument(
         "--storage", metavar="PATH_OR_URL",
@@ -111,7 +103,7 @@ def main(argv=None):
         return 0
 
     base = RunConfig(data=cli.data_path(args.data), limit=args.limit, epochs=args.epochs or RunConfig.epochs,
-                     validation_split=args.validation_split, precision=args.precision)
+                     validation_split=args.validation_split, precision=args.precision, xla=args.xla)
     experiments = [(experiment, runs(experiment, base, args.seeds)) for experiment in chosen_experiments(args)]
     names = [study_name(experiment, base) for experiment, _ in experiments]
     if args.report_only:

@@ -167,6 +167,7 @@ def study_name(experiment, base):
         changes.append(f"limit={base.limit}")
     if base.validation_split != SWEEP_VALIDATION_SPLIT:
         changes.append(f"validation_split={base.validation_split:g}")
-    if base.precision != RunConfig.precision:
-        changes.append(f"precision={base.precision}")
+    for name in ("precision", "xla"):
+        if getattr(base, name) != getattr(RunConfig, name):
+            changes.append(f"{name}={getattr(base, name)}")
     return experiment.name + (f" ({', '.join(changes)})" if changes else "")
