@@ -347,6 +347,7 @@ def run_trial(study, trial, config, data, test_each_epoch):
         with Heartbeat(trial):
             result = train_and_test(config, data, test_each_epoch)
     except KeyboardInterrupt:
+        ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
         withdraw(study, trial, "interrupted", True)
         raise
     except Exception as error:  # e.g. out of memory: recorded, and the point is tried again
@@ -469,10 +470,19 @@ def worker_process(sweep, workers):
         pass
 
 
+def ignore_stop_signals():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_sweep(sweep, workers):
-    """Run the sweep here with `workers` processes (1: in this process). Returns the final GridStatus."""
+    """Run the sweep here with `workers` processes (1: in this process). Returns the final GridStatus.
+
+    Ctrl-C reaches every process of the terminal's group; a `kill` (SIGTERM) reaches only
+    this one, which passes it on to its workers, so each withdraws its trial either way.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if workers == 1:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         run_worker(sweep)
     else:
         context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
@@ -483,6 +493,10 @@ def run_sweep(sweep, workers):
             for process in processes:
                 process.join()
         except KeyboardInterrupt:
+            ignore_stop_signals()
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: the worker withdraws its trial and exits
             for process in processes:
                 process.join(timeout=60)
             raise

@@ -1,5 +1,6 @@
 """sweep_hparams.py: grids, exactly-once with parallel workers, kill -9 and resume, the report."""
 
+from contextlib import contextmanager
 from dataclasses import replace
 import json
 import os
@@ -31,9 +32,20 @@ def sweep_hparams(*args, cwd, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start_sweep(*args, cwd):
-    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+@contextmanager
+def started_sweep(*args, cwd):
+    """A sweep in its own process group, which is killed whole on the way out, should a test fail midway."""
+    process = subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        yield process
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
 
 
 def trials_of(storage_path):
@@ -155,16 +167,16 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
     args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz, "--workers", 1)
     storage_path = tmp_path / "results" / "report" / "sweeps.log"
 
-    process = start_sweep(*args, cwd=tmp_path)
-    wait_for_running_trial(storage_path, process)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 130
+    with started_sweep(*args, cwd=tmp_path) as process:
+        wait_for_running_trial(storage_path, process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
     assert [t.user_attrs.get("interrupted") for t in trials_of(storage_path)] == [True]  # withdrawn, not left running
 
-    process = start_sweep(*args, cwd=tmp_path)
-    wait_for_running_trial(storage_path, process)
-    process.kill()
-    process.wait(timeout=60)
+    with started_sweep(*args, cwd=tmp_path) as process:
+        wait_for_running_trial(storage_path, process)
+        process.kill()
+        process.wait(timeout=60)
     assert any(t.state == TrialState.RUNNING for t in trials_of(storage_path))  # kill -9 leaves its claim behind
 
     result = sweep_hparams(*args, cwd=tmp_path)
@@ -173,6 +185,22 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
     assert_each_key_completed_once(trials, 3)
     assert not any(t.state == TrialState.RUNNING for t in trials)
     assert any("abandoned" in t.user_attrs for t in trials)  # the killed claim was found dead and freed
+
+
+def test_kill_of_the_parent_stops_every_worker_and_withdraws_their_trials(tmp_path, digits_npz):
+    """`kill PID` reaches only the parent; it must not leave its workers training on as orphans."""
+    storage_path = tmp_path / "results" / "report" / "sweeps.log"
+    with started_sweep("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz,
+                       "--workers", 2, cwd=tmp_path) as process:
+        deadline = time.time() + 180
+        while not storage_path.exists() or sum(t.state == TrialState.RUNNING for t in trials_of(storage_path)) < 2:
+            assert process.poll() is None and time.time() < deadline, "two workers never trained at once"
+            time.sleep(0.3)
+        process.terminate()
+        assert process.wait(timeout=90) == 130
+        time.sleep(3)  # an orphaned worker would go on and finish its trial
+    trials = trials_of(storage_path)
+    assert len(trials) == 2 and all(t.state == TrialState.FAIL and t.user_attrs.get("interrupted") for t in trials)
 
 
 @pytest.fixture(scope="module")
