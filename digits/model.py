@@ -9,8 +9,9 @@ from digits.errors import InputError, first_line
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
-# dominates so small a network (1.26x faster in bench/train_speed.py) and learns bit for bit
-# the same weights as 1; callbacks and the per-epoch log are unaffected.
+# weighs heavily on so small a network (1.1-1.9x faster on its own in bench/train_speed.py
+# runs here) and learns bit for bit the same weights as 1; callbacks and the per-epoch log
+# are unaffected.
 STEPS_PER_EXECUTION = 32
 
 OPTIMIZER_CLASSES = {
