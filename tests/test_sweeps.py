@@ -51,7 +51,10 @@ def started_sweep(*args, cwd):
 def trials_of(storage_path):
     """Every trial of the one study in a journal file."""
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage_path)))
-    (summary,) = optuna.get_all_study_summaries(storage)
+    summaries = optuna.get_all_study_summaries(storage)
+    if not summaries:  # the journal exists, but the sweep has not created its study yet
+        return []
+    (summary,) = summaries
     return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
 
 
