@@ -216,7 +216,8 @@ def draw_figures(results, base):
             epochs = point.trials[0].user_attrs["config"]["epochs"]
             for metric in ("accuracy", "loss"):
                 path = Path(f"{base}-{epochs}-{metric}.png")
-                title = f"{results.name}: {metric} per epoch over {epochs} epochs, one thin line per seed"
+                seeds = f", {len(point.trials)} seeds, one thin line each" if len(point.trials) > 1 else ", one seed"
+                title = f"{results.name}: {metric} per epoch over {epochs} epochs{seeds}"
                 figures.append(plots.save_epoch_curves(point.trials, metric, path, title))
         return figures
     return []
