@@ -30,6 +30,7 @@ from PIL import Image, UnidentifiedImageError
 
 from digits.data import to_inputs, to_mnist_format
 from digits.errors import InputError, first_line
+from digits.own_digits import digit_files
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -38,7 +39,6 @@ MAX_IMAGE_SIDE = 1024
 PNG_DATA_URL = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class Reader:
@@ -69,21 +69,12 @@ class Reader:
 
 
 @dataclass
-class Saved:
-    """A drawing saved by this server, which the page may take back."""
-
-    path: Path
-    split: str
-    label: int
-
-
-@dataclass
 class DrawState:
     reader: object  # Reader, or anything with .name, .loaded, .probabilities(digit), .reload()
     data_dir: Path
     port: int
     host: str = "127.0.0.1"
-    saved: list = field(default_factory=list)
+    saved: list = field(default_factory=list)  # paths of the drawings this server saved, for undo
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -152,7 +143,7 @@ def create_app(reader, data_dir, port, host="127.0.0.1"):
         read = reading(state.reader, mnist_digit(image))
         with state.lock:
             path = write_new_png(state.data_dir, split, label, image_bytes)
-            state.saved.append(Saved(path, split, label))
+            state.saved.append(path)
         return jsonify(file=str(path.relative_to(state.data_dir)), split=split, label=label, read=read["digit"],
                        probability=read["probabilities"][read["digit"]], counts=counts(state.data_dir))
 
@@ -162,8 +153,8 @@ def create_app(reader, data_dir, port, host="127.0.0.1"):
             if not state.saved:
                 abort(400, "nothing saved on this page to undo")
             last = state.saved.pop()
-            last.path.unlink(missing_ok=True)
-        return jsonify(removed=str(last.path.relative_to(state.data_dir)), counts=counts(state.data_dir))
+            last.unlink(missing_ok=True)
+        return jsonify(removed=str(last.relative_to(state.data_dir)), counts=counts(state.data_dir))
 
     @app.post("/reload")
     def reload_model():
@@ -283,13 +274,9 @@ def write_new_png(data_dir, split, label, image_bytes):
 
 
 def counts(data_dir):
-    """Images per digit in each split, as add_own_digits.py will find them."""
+    """Files per digit in each split, by the rule add_own_digits.py reads them with."""
     result = {}
     for split in SPLITS:
-        result[split] = []
-        for digit in range(10):
-            folder = Path(data_dir) / split / str(digit)
-            files = folder.iterdir() if folder.is_dir() else ()
-            result[split].append(sum(1 for path in files if path.suffix.lower() in IMAGE_SUFFIXES
-                                     and not path.name.startswith(".")))
+        folders = [Path(data_dir) / split / str(digit) for digit in range(10)]
+        result[split] = [len(digit_files(folder)) if folder.is_dir() else 0 for folder in folders]
     return result

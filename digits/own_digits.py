@@ -45,6 +45,11 @@ class DigitFolder:
         return {digit: int((self.labels == digit).sum()) for digit in range(10)}
 
 
+def digit_files(folder):
+    """The files of one digit's folder that are read: every file but hidden ones (temporary writes)."""
+    return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+
+
 def read_digit_folders(root):
     """Read root/<digit>/<image> for digits 0-9; never raises for a bad file or folder, only skips it."""
     root = Path(root)
@@ -56,7 +61,7 @@ def read_digit_folders(root):
         if folder.name not in {str(digit) for digit in range(10)}:
             skipped.append(f"{folder}: folder name is not a digit 0-9")
             continue
-        files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+        files = digit_files(folder)
         if not files:
             skipped.append(f"{folder}: empty folder")
         for path in files:
