@@ -5,9 +5,9 @@
     python evaluate.py models/cnn --format pdf --figures report/figures
 
 Prints the classification report (the report's Figure 5), the test loss, accuracy,
-top-2 accuracy, error count and the ROC AUCs. Draws the ROC curves (Figure 7),
-precision-recall curves (Figure 6), confusion matrix (Figure 8) and the most confident
-mistakes into --figures, and saves every number into the model's folder as
+top-2 accuracy, error count and the ROC AUCs. Draws the network's layers (Figure 3),
+the classification report (Figure 5), precision-recall curves (Figure 6), ROC curves
+(Figure 7), confusion matrix (Figure 8) and the most confident mistakes into --figures, and saves every number into the model's folder as
 evaluation.json and classification_report.txt. Data: --data, else $MNIST_DATA, else
 the data the run was trained on (its run.json), else the Keras cache.
 """
@@ -40,7 +40,7 @@ def main(argv=None):
     # TensorFlow and scikit-learn load only now, so that --help and bad arguments answer at once.
     from digits import plots
     from digits.evaluation import evaluate_predictions
-    from digits.model import load_trained_model, predict_probabilities
+    from digits.model import layer_table, load_trained_model, predict_probabilities
 
     model = load_trained_model(model_file)
     probabilities = predict_probabilities(model, to_inputs(x_test))
@@ -61,6 +61,10 @@ def main(argv=None):
     figure = f"{args.figures}/{{}}.{args.format}"
     predicted = probabilities.argmax(axis=1)
     figures = [
+        plots.save_network(layer_table(model), figure.format("network"),
+                           f"{model_file.parent.name}/{model_file.name}: {model.count_params():,} parameters"),
+        plots.save_classification_report(numbers["classification_report"], figure.format("classification_report"),
+                                         f"Classification report of {title}"),
         plots.save_roc_curves(roc, figure.format("roc_curves"), f"ROC curves of {title}"),
         plots.save_precision_recall_curves(pr, figure.format("precision_recall_curves"), f"Precision-recall curves of {title}"),
         plots.save_confusion_matrix(y_test, predicted, figure.format("confusion_matrix"), f"Confusion matrix of {title}"),

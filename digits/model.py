@@ -95,6 +95,35 @@ def load_trained_model(path):
     return model
 
 
+def layer_detail(kind, config):
+    """The settings that define a layer of the kinds the report's network uses, in words."""
+    if kind == "Conv2D":
+        return f"{config['filters']} filters {'x'.join(map(str, config['kernel_size']))}, {config['activation']}"
+    if kind == "MaxPooling2D":
+        return f"{'x'.join(map(str, config['pool_size']))} max"
+    if kind == "Dropout":
+        return f"rate {config['rate']:g}, training only"
+    if kind == "Dense":
+        return f"{config['units']} units, {config['activation']}"
+    return ""
+
+
+def layer_table(model):
+    """The model's layers for the network figure, input first:
+    [{"name", "kind", "detail", "shape", "parameters"}], shapes without the batch axis."""
+    rows = [{"name": "input", "kind": "Input", "detail": "", "shape": tuple(model.inputs[0].shape[1:]), "parameters": 0}]
+    for layer in model.layers:
+        kind = type(layer).__name__
+        rows.append({
+            "name": layer.name,
+            "kind": kind,
+            "detail": layer_detail(kind, layer.get_config()),
+            "shape": tuple(layer.output.shape[1:]),
+            "parameters": layer.count_params(),
+        })
+    return rows
+
+
 def predict_probabilities(model, inputs):
     """Class probabilities (float64, rows summing to 1) for each input, predicted in batches.
 

@@ -5,6 +5,7 @@ needs a display and no figure outlives its function.
 """
 
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay
@@ -149,6 +150,58 @@ def save_precision_recall_curves(pr, path, title):
     corner.set_xlim(0.9, 1.002)
     corner.set_ylim(floor, 1.002)
     corner.set_title("top-right corner, recall from 90%")
+    return save(fig, path)
+
+
+LAYER_COLOURS = {"Input": "#eeeeee", "Conv2D": "#c6dbef", "MaxPooling2D": "#fdd0a2", "Flatten": "#e5e5e5",
+                 "Dropout": "#d9d9d9", "Dense": "#c7e9c0"}
+
+
+def save_network(layers, path, title):
+    """The network as a stack of layers, each with its settings, output shape and parameter count
+    (rows from digits.model.layer_table), drawn top to bottom in the order data flows."""
+    fig = Figure(figsize=(8, 0.62 * len(layers) + 0.9), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(title)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(len(layers) - 0.4, -0.6)
+    ax.set_axis_off()
+    for row, layer in enumerate(layers):
+        ax.add_patch(FancyBboxPatch((0.1, row - 0.3), 9.8, 0.6, boxstyle="round,pad=0,rounding_size=0.12",
+                                    facecolor=LAYER_COLOURS.get(layer["kind"], "white"), edgecolor="0.35"))
+        ax.text(0.35, row, layer["kind"], va="center", fontsize=11, fontweight="bold")
+        ax.text(2.7, row, layer["detail"], va="center", fontsize=10)
+        ax.text(6.6, row, " x ".join(map(str, layer["shape"])), va="center", ha="center", fontsize=10, family="monospace")
+        parameters = f"{layer['parameters']:,} parameters" if layer["parameters"] else ""
+        ax.text(9.7, row, parameters, va="center", ha="right", fontsize=10)
+        if row:
+            ax.annotate("", xy=(5, row - 0.3), xytext=(5, row - 0.7), arrowprops={"arrowstyle": "->", "color": "0.35"})
+    ax.text(6.6, -0.5, "output shape", ha="center", va="bottom", fontsize=9, color="0.3")
+    return save(fig, path)
+
+
+def save_classification_report(report, path, title):
+    """The report's Figure 5: precision, recall and F1 per digit and averaged, as a shaded table
+    with each row's support, from scikit-learn's classification_report(output_dict=True)."""
+    names = [str(digit) for digit in range(10)] + ["macro avg", "weighted avg"]
+    columns = ["precision", "recall", "f1-score"]
+    values = np.array([[report[name][column] for column in columns] for name in names])
+    fig = Figure(figsize=(6.5, 6.8), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(values, cmap="Blues", vmin=min(values.min(), 0.98) - 0.02, vmax=1, aspect="auto")
+    for (row, column), value in np.ndenumerate(values):
+        ax.text(column, row, f"{value:.4f}", ha="center", va="center", fontsize=10,
+                color="white" if image.norm(value) > 0.6 else "black")
+    ax.set_xticks(range(len(columns)), columns)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylabel("digit")
+    ax.axhline(9.5, color="black", linewidth=1.5)
+    support = ax.secondary_yaxis("right")
+    support.set_yticks(range(len(names)), [f"{int(report[name]['support']):,}" for name in names])
+    support.set_ylabel("support (test images)")
+    fig.colorbar(image, ax=ax, location="bottom", shrink=0.7, label="score")
+    ax.set_title(f"{title}\naccuracy {report['accuracy']:.4f}")
     return save(fig, path)
 
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import sklearn_digits_as_mnist
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
-from digits.model import as_float32, build_cnn, compile_cnn, make_optimizer
+from digits.model import as_float32, build_cnn, compile_cnn, layer_table, make_optimizer
 
 
 def test_default_network_is_the_reports():
@@ -26,6 +26,20 @@ def test_default_network_is_the_reports():
     ]
     assert model.layers[-1].activation.__name__ == "softmax"
     assert model.layers[-2].rate == 0.3
+
+
+def test_layer_table_describes_the_network_figure():
+    rows = layer_table(build_cnn(RunConfig(filters=(8, 16), kernel_size=5, pool_size=3, dropout=0.5)))
+    assert [(row["kind"], row["detail"], row["shape"]) for row in rows] == [
+        ("Input", "", (28, 28, 1)),
+        ("Conv2D", "8 filters 5x5, relu", (24, 24, 8)),
+        ("MaxPooling2D", "3x3 max", (8, 8, 8)),
+        ("Conv2D", "16 filters 5x5, relu", (4, 4, 16)),
+        ("Flatten", "", (256,)),
+        ("Dropout", "rate 0.5, training only", (256,)),
+        ("Dense", "10 units, softmax", (10,)),
+    ]
+    assert sum(row["parameters"] for row in rows) == 208 + 3_216 + 2_570
 
 
 def test_building_twice_gives_the_same_layer_names():
