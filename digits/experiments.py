@@ -45,7 +45,7 @@ def report_experiments(max_epochs=50):
         Experiment("optimizer", "optimizer and dropout (the report's Table 1)",
                    tuple({"optimizer": opt, "dropout": rate}
                          for opt, rate in (("sgd", 0.3), ("rmsprop", 0.3), ("adam", 0.3), ("adam", 0.2)))),
-        Experiment("epochs", f"one {max_epochs}-epoch run, tested after every epoch (the report's Figures 9 and 10)",
+        Experiment("epochs", "one long run per seed, tested after every epoch (the report's Figures 9 and 10)",
                    ({"epochs": max_epochs},), test_each_epoch=True),
         Experiment("batch_size", "batch size (the report's Figure 11)",
                    tuple({"batch_size": size} for size in (32, 64, 128, 256))),

@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from digits import plots
+from digits.experiments import report_experiments
 from digits.files import write_text
 from digits.sweeps import MAX_ERRORS
 
@@ -93,16 +94,26 @@ def read_study(storage, name):
             point.settings = {k: v for k, v in trial.user_attrs["point"].items() if k != "seed"}
             point.trials.append(trial)
     failed = [k for k in expected if k not in complete and errors.get(k, 0) >= MAX_ERRORS]
+    experiment = grids[0]["experiment"] if grids else name
     return StudyResults(
         name=name,
-        experiment=grids[0]["experiment"] if grids else name,
-        description=grids[0]["description"] if grids else "",
+        experiment=experiment,
+        description=describe(experiment, grids),
         points=[point for point in points.values() if point.trials],
         expected_keys=expected,
         missing=[k for k in expected if k not in complete and k not in failed],
         failed=failed,
         duplicates=duplicates,
     )
+
+
+def describe(experiment, grids):
+    """The report's experiments as the code describes them now (one study may hold grids
+    saved under older wording, such as a 50- and a 200-epoch run); custom grids as saved."""
+    known = report_experiments()
+    if experiment in known:
+        return known[experiment].description
+    return grids[0]["description"] if grids else ""
 
 
 def mean_std(values):
