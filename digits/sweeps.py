@@ -64,7 +64,7 @@ TRIAL_ALREADY_FINISHED = (optuna.exceptions.UpdateFinishedTrialError, ValueError
 
 
 def open_storage(spec=None):
-    """A journal file (the default, results/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
+    """A journal file (the default, results/report/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
     spec = spec or DEFAULT_STORAGE
     if "://" not in spec:
         path = Path(spec)
