@@ -7,8 +7,9 @@
 Prints the classification report (the report's Figure 5), the test loss, accuracy,
 top-2 accuracy, error count and the ROC AUCs. Draws the network's layers (Figure 3),
 the classification report (Figure 5), precision-recall curves (Figure 6), ROC curves
-(Figure 7), confusion matrix (Figure 8) and the most confident mistakes into --figures, and saves every number into the model's folder as
-evaluation.json and classification_report.txt. Data: --data, else $MNIST_DATA, else
+(Figure 7), confusion matrix (Figure 8) and the most confident mistakes into --figures,
+and saves every number into the model's folder as evaluation.json and
+classification_report.txt. Data: --data, else $MNIST_DATA, else
 the data the run was trained on (its run.json), else the Keras cache.
 """
 
