@@ -124,9 +124,10 @@ def input_pipeline(x, y, config):
     A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
     TensorFlow's own threads while the previous batch trains. With bfloat16 and 32 steps
     per execution it was 5-7% faster than handing model.fit the NumPy arrays, side by side
-    over 5 epochs here; on its own in float32 it is within this machine's noise. The validation slice is the last
-    `config.validation_split` of the data, as Keras's validation_split takes it; the
-    shuffle order follows the seed, so the same seed gives the same run.
+    over 5 epochs here; on its own in float32 it is within this machine's noise. The
+    validation slice is the last `config.validation_split` of the data, as Keras's
+    validation_split takes it; the shuffle order follows the seed, so the same seed gives
+    the same run.
     """
     split = validation_split_at(len(x), config.validation_split) if config.validation_split else len(x)
     if split < 1:
