@@ -1,6 +1,9 @@
 """Command-line plumbing the scripts share: flags that fill a RunConfig, and one-line errors.
 
-Nothing here imports TensorFlow, so `--help` answers at once.
+A flag that sets a RunConfig field defaults to None, which means "not given": a flag given
+always applies, even when its value equals the default, and a flag left out takes its value
+from the base config (a saved run's, or the report's). Nothing here imports TensorFlow, so
+`--help` answers at once.
 """
 
 import argparse
@@ -46,49 +49,49 @@ def add_data_arguments(parser, limit=True):
 def add_model_arguments(parser):
     group = parser.add_argument_group("model")
     group.add_argument(
-        "--filters", type=comma_separated_ints, default=DEFAULTS.filters, metavar="F1,F2,...",
+        "--filters", type=comma_separated_ints, metavar="F1,F2,...",
         help="filters of each Conv2D layer; every layer but the last is followed by max pooling "
-        "(default: 64,64,64, the report's network)",
+        f"(default: {','.join(map(str, DEFAULTS.filters))}, the report's network)",
     )
-    group.add_argument("--kernel-size", type=int, default=DEFAULTS.kernel_size, metavar="N", help="side of each convolution kernel (default: %(default)s)")
-    group.add_argument("--pool-size", type=int, default=DEFAULTS.pool_size, metavar="N", help="side of each max-pooling window (default: %(default)s)")
+    group.add_argument("--kernel-size", type=int, metavar="N", help=f"side of each convolution kernel (default: {DEFAULTS.kernel_size})")
+    group.add_argument("--pool-size", type=int, metavar="N", help=f"side of each max-pooling window (default: {DEFAULTS.pool_size})")
     group.add_argument(
-        "--dropout", type=float, default=DEFAULTS.dropout, metavar="RATE",
-        help="fraction of the flattened features dropped before the Dense layer while training (default: %(default)s)",
+        "--dropout", type=float, metavar="RATE",
+        help=f"fraction of the flattened features dropped before the Dense layer while training (default: {DEFAULTS.dropout})",
     )
 
 
 def add_training_arguments(parser):
     group = parser.add_argument_group("training")
     group.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer,
-        help="how the weights are updated: %(choices)s (default: %(default)s, the report's best)",
+        "--optimizer", choices=OPTIMIZERS,
+        help=f"how the weights are updated: %(choices)s (default: {DEFAULTS.optimizer}, the report's best)",
     )
     group.add_argument(
         "--learning-rate", type=float, metavar="LR",
         help="step size (default: the optimizer's Keras default: 0.001 for adam and rmsprop, 0.01 for sgd)",
     )
-    group.add_argument("--epochs", type=int, default=DEFAULTS.epochs, metavar="N", help="passes over the training data (default: %(default)s)")
-    group.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N", help="images per gradient step (default: %(default)s)")
+    group.add_argument("--epochs", type=int, metavar="N", help=f"passes over the training data (default: {DEFAULTS.epochs})")
+    group.add_argument("--batch-size", type=int, metavar="N", help=f"images per gradient step (default: {DEFAULTS.batch_size})")
     group.add_argument(
-        "--validation-split", type=float, default=DEFAULTS.validation_split, metavar="FRACTION",
+        "--validation-split", type=float, metavar="FRACTION",
         help="hold out this fraction of the end of the training data and report accuracy on it every epoch, "
-        "so choices can be made without looking at the test set (default: %(default)s)",
+        f"so choices can be made without looking at the test set (default: {DEFAULTS.validation_split})",
     )
-    group.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="N", help="seed for weights, shuffling and dropout; same seed, same run (default: %(default)s)")
+    group.add_argument("--seed", type=int, metavar="N", help=f"seed for weights, shuffling and dropout; same seed, same run (default: {DEFAULTS.seed})")
     group.add_argument(
-        "--deterministic", action="store_true",
-        help="make TensorFlow's ops bitwise repeatable across runs, at some cost in speed",
+        "--deterministic", action=argparse.BooleanOptionalAction,
+        help="make TensorFlow's ops bitwise repeatable across runs, at some cost in speed (default: off)",
     )
 
 
 def add_speed_arguments(parser, threads_help):
     group = parser.add_argument_group("speed")
     group.add_argument(
-        "--precision", choices=PRECISIONS, default=DEFAULTS.precision,
+        "--precision", choices=PRECISIONS,
         help="number format of the arithmetic: auto (default) is mixed_bfloat16 on a CPU with native bfloat16 "
-        "(AVX-512 BF16 or AMX), about twice as fast with the same accuracy, and float32 elsewhere; mixed "
-        "policies keep the weights in float32, and the saved model is float32",
+        "(AVX-512 BF16 or AMX), faster with the same accuracy (see the README's Speed section), and float32 "
+        "elsewhere; mixed policies keep the weights in float32, and the saved model is float32",
     )
     group.add_argument(
         "--mixed-precision", dest="precision", action="store_const", const="mixed_bfloat16",
@@ -96,7 +99,7 @@ def add_speed_arguments(parser, threads_help):
         "older GPUs want --precision mixed_float16",
     )
     group.add_argument(
-        "--xla", choices=XLA_CHOICES, default=DEFAULTS.xla,
+        "--xla", choices=XLA_CHOICES,
         help="compile training steps with XLA: auto (default) leaves it to Keras, on for a GPU and off for a "
         "CPU, where XLA makes this network slower",
     )
@@ -113,14 +116,27 @@ def positive_int(text):
     return value
 
 
+def given_settings(args):
+    """The RunConfig fields set on the command line: {field: value} for every flag given."""
+    names = {f.name for f in fields(RunConfig)}
+    return {name: value for name, value in vars(args).items() if name in names and value is not None}
+
+
+def config_from(args, base=None):
+    """The run's RunConfig: the flags given, over `base` (default: the report's settings).
+
+    The data is --data, else $MNIST_DATA, else the base's data, else the Keras cache.
+    """
+    base = base or DEFAULTS
+    given = given_settings(args)
+    given["data"] = data_path(given.get("data"), fallback=base.data)
+    return replace(base, **given)
+
+
 def parse_config(parser, argv=None, base=None):
     """Parse argv into (args, RunConfig); flags left out take their value from base, if given."""
-    if base is not None:
-        parser.set_defaults(**base.to_dict())
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
-    values["data"] = data_path(values.get("data"))
-    return args, replace(base or DEFAULTS, **values)
+    return args, config_from(args, base)
 
 
 def data_path(given, fallback=None):

@@ -7,13 +7,14 @@ on a miss. Whatever the source, the arrays are checked before anyone trains on
 them, and any problem is an InputError naming the file.
 """
 
+from dataclasses import dataclass, replace
 import gzip
+import hashlib
 from pathlib import Path
 import zipfile
 import zlib
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
@@ -25,6 +26,8 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 IDX_UNSIGNED_BYTE = 0x08
+ZIP_SIGNATURE = b"PK\x03\x04"  # .npz files are zip archives
+KERAS_CACHE = "keras cache (keras.datasets.mnist)"
 
 
 def load_mnist(path=None, limit=None):
@@ -42,6 +45,38 @@ def load_mnist(path=None, limit=None):
     return (x_train, y_train), (x_test, y_test)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """Training and test images (uint8, N x 28 x 28) with their labels (uint8 0-9), and where they came from."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+    def summary(self):
+        """What a run was trained and tested on, for its record, with a fingerprint of the training set."""
+        fingerprint = hashlib.sha256(self.train_images.tobytes() + self.train_labels.tobytes()).hexdigest()
+        return {
+            "source": self.source,
+            "train_images": len(self.train_images),
+            "test_images": len(self.test_images),
+            "train_sha256": fingerprint,
+        }
+
+    def with_extra_training(self, images, labels):
+        """The same data with more training images appended (a person's own digits)."""
+        return replace(self, train_images=np.concatenate([self.train_images, images]),
+                       train_labels=np.concatenate([self.train_labels, labels]))
+
+
+def load_dataset(path=None, limit=None):
+    """load_mnist's arrays as a Dataset; path None is the Keras cache."""
+    (x_train, y_train), (x_test, y_test) = load_mnist(path, limit)
+    return Dataset(x_train, y_train, x_test, y_test, source=str(path) if path else KERAS_CACHE)
+
+
 def load_path(path):
     if path.is_dir():
         return load_idx_folder(path)
@@ -53,6 +88,9 @@ def load_path(path):
 def load_npz(path):
     """Read the four arrays of a Keras-layout mnist.npz."""
     try:
+        with open(path, "rb") as file:
+            if file.read(4) != ZIP_SIGNATURE:  # else NumPy takes any other file for a pickle, and says so
+                raise InputError(f"{path}: not an .npz file (--data takes an MNIST .npz or a folder of the IDX files)")
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in IDX_FILES if key not in archive.files]
             if missing:
@@ -156,76 +194,3 @@ def to_inputs(images):
 def to_one_hot(labels):
     """Digit labels (N,) -> one-hot float32 (N, 10), for categorical cross-entropy."""
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-
-
-# A person's own digit images, brought into MNIST's format --------------------------------
-
-INK_THRESHOLD = 0.25  # share of the strongest ink below which a pixel counts as paper (faint specks, shadows)
-MIN_CONTRAST = 24  # grey levels between paper and the strongest ink, below which an image is blank
-DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 pixels...
-# ...and centred it by its centre of mass in a 28x28 frame (LeCun, Cortes and Burges).
-
-
-def to_mnist_format(image):
-    """A PIL image of one handwritten digit, in any mode, size or polarity -> 28x28 uint8, as MNIST's.
-
-    The steps MNIST's own digits went through: grayscale (transparency flattened onto a
-    background that contrasts with the ink), inverted if the ink is darker than the
-    paper, paper brought to 0 and the strongest ink to 255, cropped to the ink's bounding
-    box (pixels fainter than INK_THRESHOLD of the strongest ink ignored), the longer side
-    scaled to 20 pixels keeping the aspect ratio, and placed in a 28x28 frame with its
-    centre of mass at the centre. Raises InputError for an image with no ink.
-    """
-    grey = grayscale(image)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    ink = (paper - grey) if paper > 127 else (grey - paper)  # bright ink on a dark ground, as MNIST
-    strongest = float(ink.max())
-    if strongest < MIN_CONTRAST:
-        raise InputError("blank: no ink found (the image is one flat shade)")
-    ink = np.clip(ink / strongest, 0, 1)
-    rows, columns = np.nonzero(ink >= INK_THRESHOLD)
-    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    ink[ink < INK_THRESHOLD / 2] = 0  # paper texture and noise around the strokes
-    height, width = ink.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    digit = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
-    digit = np.clip(digit, 0, None)
-    return centred_by_mass(digit / digit.max())  # resampling softens the strokes: strongest ink back to 255
-
-
-def grayscale(image):
-    """Any PIL image -> float array of grey levels 0-255, with transparency flattened."""
-    image = ImageOps.exif_transpose(image)  # photos from phones are often stored sideways
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        return values * (255.0 / 65535.0) if values.max() > 255 else values
-    if image.mode == "P" or "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
-        alpha = rgba[..., 3:] / 255.0
-        grey = np.asarray(image.convert("RGB").convert("L"), dtype=np.float64)
-        if alpha.min() < 1:  # the ink is what is opaque: put it on the shade that contrasts with it
-            opaque = alpha[..., 0] > 0.5
-            ink_shade = grey[opaque].mean() if opaque.any() else 0.0
-            background = 255.0 if ink_shade < 128 else 0.0
-            return grey * alpha[..., 0] + background * (1 - alpha[..., 0])
-        return grey
-    return np.asarray(image.convert("L"), dtype=np.float64)
-
-
-def centred_by_mass(digit):
-    """Place a digit (floats 0-1, at most 20x20) in a 28x28 uint8 frame, its centre of mass at the centre."""
-    frame = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    height, width = digit.shape
-    total = digit.sum()
-    centre_row = (digit.sum(axis=1) @ np.arange(height)) / total
-    centre_column = (digit.sum(axis=0) @ np.arange(width)) / total
-    top = int(round(IMAGE_SIZE / 2 - 0.5 - centre_row))
-    left = int(round(IMAGE_SIZE / 2 - 0.5 - centre_column))
-    top = min(max(top, 0), IMAGE_SIZE - height)  # a lopsided digit stays whole inside the frame
-    left = min(max(left, 0), IMAGE_SIZE - width)
-    frame[top : top + height, left : left + width] = digit
-    return np.round(frame * 255).astype(np.uint8)

@@ -1,7 +1,7 @@
 """`add_own_digits.py draw`: a local page to draw digits, watch the network read them, and save them.
 
 The page (digits/static/draw.*) posts each drawing as a PNG; the server brings it into
-MNIST's format with the very function `add_own_digits.py` uses (digits.data.to_mnist_format),
+MNIST's format with the very function `add_own_digits.py` uses (digits.own_digits.to_mnist_format),
 predicts it, and saves confirmed drawings into <data>/train/<digit>/ or
 <data>/validation/<digit>/, where `add_own_digits.py` reads them.
 
@@ -28,9 +28,9 @@ from flask import Flask, abort, jsonify, request, send_from_directory
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from digits.data import to_inputs, to_mnist_format
+from digits.data import to_inputs
 from digits.errors import InputError, first_line
-from digits.own_digits import digit_files
+from digits.own_digits import digit_files, to_mnist_format
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")

@@ -1,5 +1,7 @@
 """The report's convolutional network, built and compiled from a RunConfig."""
 
+from pathlib import Path
+
 import keras
 from keras import layers
 import numpy as np
@@ -9,9 +11,8 @@ from digits.errors import InputError, first_line
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
-# weighs heavily on so small a network (1.1-1.9x faster on its own in bench/train_speed.py
-# runs here) and learns bit for bit the same weights as 1; callbacks and the per-epoch log
-# are unaffected.
+# weighs heavily on so small a network (bench/train_speed.py measures it) and learns bit for
+# bit the same weights as 1; callbacks and the per-epoch log are unaffected.
 STEPS_PER_EXECUTION = 32
 
 OPTIMIZER_CLASSES = {
@@ -80,8 +81,13 @@ def as_float32(model, config):
     return plain
 
 
+# The first bytes of each format: a .keras file is a zip archive, a .h5 file an HDF5 file.
+MODEL_SIGNATURES = {".keras": (b"PK\x03\x04", "a zip archive"), ".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 file")}
+
+
 def load_trained_model(path):
     """Load a saved Keras model and check that it reads 28x28x1 images into 10 classes."""
+    check_model_signature(Path(path))
     try:
         model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds of error for a file it cannot read
@@ -93,6 +99,14 @@ def load_trained_model(path):
             f"but MNIST needs {expected_input} to {expected_output}"
         )
     return model
+
+
+def check_model_signature(path):
+    """Refuse a file whose first bytes are not its format's (Keras would say "File not found")."""
+    signature, kind = MODEL_SIGNATURES.get(path.suffix, (b"", ""))
+    with open(path, "rb") as file:
+        if not file.read(len(signature)).startswith(signature):
+            raise InputError(f"{path}: not a Keras model (the file is not {kind}, as {path.suffix} models are)")
 
 
 def layer_detail(kind, config):

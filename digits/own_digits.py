@@ -6,14 +6,83 @@ naming it; the caller decides what to do when nothing usable remains.
 """
 
 from dataclasses import dataclass, field
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digits.data import to_mnist_format
+from digits.config import IMAGE_SIZE
 from digits.errors import InputError, first_line
+
+INK_THRESHOLD = 0.25  # share of the strongest ink below which a pixel counts as paper (faint specks, shadows)
+MIN_CONTRAST = 24  # grey levels between paper and the strongest ink, below which an image is blank
+DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 pixels...
+# ...and centred it by its centre of mass in a 28x28 frame (LeCun, Cortes and Burges).
+
+
+def to_mnist_format(image):
+    """A PIL image of one handwritten digit, in any mode, size or polarity -> 28x28 uint8, as MNIST's.
+
+    The steps MNIST's own digits went through: grayscale (transparency flattened onto a
+    background that contrasts with the ink), inverted if the ink is darker than the
+    paper, paper brought to 0 and the strongest ink to 255, cropped to the ink's bounding
+    box (pixels fainter than INK_THRESHOLD of the strongest ink ignored), the longer side
+    scaled to 20 pixels keeping the aspect ratio, and placed in a 28x28 frame with its
+    centre of mass at the centre. Raises InputError for an image with no ink.
+    """
+    grey = grayscale(image)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    ink = (paper - grey) if paper > 127 else (grey - paper)  # bright ink on a dark ground, as MNIST
+    strongest = float(ink.max())
+    if strongest < MIN_CONTRAST:
+        raise InputError("blank: no ink found (the image is one flat shade)")
+    ink = np.clip(ink / strongest, 0, 1)
+    rows, columns = np.nonzero(ink >= INK_THRESHOLD)
+    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    ink[ink < INK_THRESHOLD / 2] = 0  # paper texture and noise around the strokes
+    height, width = ink.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
+    digit = np.clip(digit, 0, None)
+    return centred_by_mass(digit / digit.max())  # resampling softens the strokes: strongest ink back to 255
+
+
+def grayscale(image):
+    """Any PIL image -> float array of grey levels 0-255, with transparency flattened."""
+    image = ImageOps.exif_transpose(image)  # photos from phones are often stored sideways
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        return values * (255.0 / 65535.0) if values.max() > 255 else values
+    if image.mode == "P" or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3:] / 255.0
+        grey = np.asarray(image.convert("RGB").convert("L"), dtype=np.float64)
+        if alpha.min() < 1:  # the ink is what is opaque: put it on the shade that contrasts with it
+            opaque = alpha[..., 0] > 0.5
+            ink_shade = grey[opaque].mean() if opaque.any() else 0.0
+            background = 255.0 if ink_shade < 128 else 0.0
+            return grey * alpha[..., 0] + background * (1 - alpha[..., 0])
+        return grey
+    return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def centred_by_mass(digit):
+    """Place a digit (floats 0-1, at most 20x20) in a 28x28 uint8 frame, its centre of mass at the centre."""
+    frame = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    height, width = digit.shape
+    total = digit.sum()
+    centre_row = (digit.sum(axis=1) @ np.arange(height)) / total
+    centre_column = (digit.sum(axis=0) @ np.arange(width)) / total
+    top = int(round(IMAGE_SIZE / 2 - 0.5 - centre_row))
+    left = int(round(IMAGE_SIZE / 2 - 0.5 - centre_column))
+    top = min(max(top, 0), IMAGE_SIZE - height)  # a lopsided digit stays whole inside the frame
+    left = min(max(left, 0), IMAGE_SIZE - width)
+    frame[top : top + height, left : left + width] = digit
+    return np.round(frame * 255).astype(np.uint8)
 
 
 def read_digit_image(path):
@@ -84,39 +153,3 @@ def thumbnail(path, size=96):
         flat.alpha_composite(image)
         flat.thumbnail((size, size))
         return np.asarray(flat.convert("RGB"))
-
-
-PHOTO_KINDS = ("grey", "rgb", "jpeg", "rgba", "palette", "16-bit", "light-on-dark")
-
-
-def simulate_photo(digit, kind):
-    """A 28x28 MNIST-style digit (bright ink on black) as a person might save it: dark ink on white
-    paper, a few hundred pixels wide, off-centre with wide margins, in one of PHOTO_KINDS.
-
-    For checking to_mnist_format: the tests and bench/photographed_digits.py use it.
-    """
-    ink = Image.fromarray(digit).resize((224, 224), Image.Resampling.BICUBIC)
-    paper = Image.new("L", (420, 330), 255)
-    paper.paste(Image.eval(ink, lambda value: 255 - value), (150, 60))
-    if kind == "grey":
-        return paper
-    if kind == "rgb":
-        return Image.merge("RGB", [paper, paper, Image.eval(paper, lambda v: min(255, v + 10))])  # bluish pen
-    if kind == "jpeg":
-        buffer = io.BytesIO()
-        paper.convert("RGB").save(buffer, format="JPEG", quality=70)
-        return Image.open(io.BytesIO(buffer.getvalue()))
-    if kind == "rgba":  # black strokes on a transparent background, as drawing apps export
-        alpha = Image.new("L", paper.size, 0)
-        alpha.paste(ink, (150, 60))
-        black = Image.new("L", paper.size, 0)
-        return Image.merge("RGBA", [black, black, black, alpha])
-    if kind == "palette":
-        return paper.convert("P")
-    if kind == "16-bit":
-        image = Image.fromarray(np.asarray(paper, dtype=np.uint16) * 257)
-        assert image.mode.startswith("I;16")
-        return image
-    if kind == "light-on-dark":
-        return Image.eval(paper, lambda value: 255 - value)
-    raise ValueError(kind)

@@ -8,7 +8,7 @@ A finished run folder (default models/cnn/) holds:
     curves.png      accuracy and loss per epoch
 While training it also holds checkpoint/, removed once the run is saved:
     checkpoint/config.json   the config being trained, so --resume can check it
-    checkpoint/history.csv   one row per finished epoch (Keras CSVLogger)
+    checkpoint/history.json  the logs of every finished epoch
     checkpoint/backup/       weights, optimizer state and epoch (Keras BackupAndRestore)
 Every file is written to a temporary name and renamed, so a crash leaves the
 previous version or the new one, never half of one.
@@ -17,10 +17,9 @@ previous version or the new one, never half of one.
 from contextlib import contextmanager
 import csv
 from datetime import datetime, timezone
-import hashlib
 import io
+import json
 import logging
-import math
 import os
 from pathlib import Path
 import platform
@@ -38,16 +37,16 @@ class RunFolder:
         self.path = Path(path)
         self.model_keras = self.path / "model.keras"
         self.model_h5 = self.path / "model.h5"
-        self.record = self.path / "run.json"
+        self.run_json = self.path / "run.json"
         self.history_csv = self.path / "history.csv"
         self.curves_png = self.path / "curves.png"
         self.checkpoint = self.path / "checkpoint"
         self.checkpoint_config = self.checkpoint / "config.json"
-        self.checkpoint_history = self.checkpoint / "history.csv"
+        self.checkpoint_history = self.checkpoint / "history.json"
         self.backup = self.checkpoint / "backup"
 
     def is_complete(self):
-        return self.record.is_file() and self.model_keras.is_file()
+        return self.run_json.is_file() and self.model_keras.is_file()
 
     def is_interrupted(self):
         return self.checkpoint_config.is_file()
@@ -56,27 +55,24 @@ class RunFolder:
         return load_config(self.checkpoint_config)
 
     def finished_epochs(self):
-        """Epochs an interrupted run has finished (epochs in its checkpoint history)."""
+        """Epochs an interrupted run has finished."""
+        return len(self.checkpoint_epochs())
+
+    def checkpoint_epochs(self):
+        """{epoch number: its logs} of the epochs finished so far; empty for a run not started."""
         if not self.checkpoint_history.is_file():
-            return 0
-        return len(self.read_checkpoint_history()["epoch"])
+            return {}
+        return {int(number): logs for number, logs in json.loads(self.checkpoint_history.read_text()).items()}
 
-    def read_checkpoint_history(self):
-        """The per-epoch history so far, as lists by column with 1-based epochs.
+    def save_checkpoint_epochs(self, epochs):
+        write_json(self.checkpoint_history, {str(number): logs for number, logs in sorted(epochs.items())})
 
-        An epoch cut off between its CSV row and its backup is trained again on resume
-        and logged twice; the later row wins. Keras's CSVLogger writes "NA" columns
-        for validation metrics that were never computed; those are left out.
-        """
-        with open(self.checkpoint_history, newline="") as file:
-            rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
-        epochs = sorted(rows)
-        history = {"epoch": [epoch + 1 for epoch in epochs]}
-        for column in sorted({key for row in rows.values() for key in row} - {"epoch"}):
-            values = [rows[epoch].get(column, "NA") for epoch in epochs]
-            if any(value != "NA" for value in values):
-                history[column] = [math.nan if value == "NA" else float(value) for value in values]
-        return history
+    def refuse_to_replace(self, overwrite):
+        """A finished run is replaced only when asked: InputError unless `overwrite`."""
+        if self.is_complete() and not overwrite:
+            raise InputError(
+                f"{self.path} holds a finished run; choose another --out, or add --overwrite to replace it"
+            )
 
     def discard_checkpoint(self):
         shutil.rmtree(self.checkpoint, ignore_errors=True)
@@ -97,7 +93,7 @@ class RunFolder:
         with atomic_path(self.model_h5) as temporary, absl_warnings_silenced():
             model.save(temporary)  # Keras warns that HDF5 is legacy; it is the report's format, on purpose
         write_text(self.history_csv, history_as_csv(record["history"]))
-        write_json(self.record, record)
+        write_json(self.run_json, record)
         self.discard_checkpoint()
 
 
@@ -119,8 +115,8 @@ def find_model_file(path):
 
 def saved_data_path(run_folder):
     """The data a run was trained on, from its run.json, or None if it has none."""
-    record = RunFolder(run_folder).record
-    return load_config(record).data if record.is_file() else None
+    run_json = RunFolder(run_folder).run_json
+    return load_config(run_json).data if run_json.is_file() else None
 
 
 @contextmanager
@@ -141,17 +137,6 @@ def history_as_csv(history):
     writer.writerow(history)
     writer.writerows(zip(*history.values()))
     return text.getvalue()
-
-
-def data_summary(source, x_train, y_train, x_test, y_test):
-    """What the run was trained and tested on, with a fingerprint of the training data."""
-    fingerprint = hashlib.sha256(x_train.tobytes() + y_train.tobytes()).hexdigest()
-    return {
-        "source": source or "keras cache (keras.datasets.mnist)",
-        "train_images": len(x_train),
-        "test_images": len(x_test),
-        "train_sha256": fingerprint,
-    }
 
 
 def provenance():

@@ -1,14 +1,22 @@
-"""Fitting and testing a model: Keras callbacks for the per-epoch log, resume and a NaN guard."""
+"""The one path from a RunConfig to a trained and tested model: seeding, the tf.data input
+pipeline, model.fit with its callbacks (per-epoch log, checkpoint and resume, NaN guard), the
+float32 copy, and the test.
+"""
 
+from dataclasses import dataclass
 import math
+import socket
 import time
 
 import keras
 import tensorflow as tf
 
 from digits import hardware
+from digits.config import RunConfig
+from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.model import PREDICTION_BATCH_SIZE, compile_cnn
+from digits.model import PREDICTION_BATCH_SIZE, as_float32, compile_cnn
+from digits.runs import provenance
 
 
 def seed_everything(config):
@@ -19,8 +27,7 @@ def seed_everything(config):
 
 
 def new_model(config):
-    """A seeded, compiled model for `config`, in the precision it asks for, resolved for this machine."""
-    seed_everything(config)
+    """A compiled model for `config`, in the precision it asks for, resolved for this machine."""
     return compile_cnn(config, hardware.precision_policy(config.precision))
 
 
@@ -86,31 +93,135 @@ class TestEachEpoch(keras.callbacks.Callback):
             logs[f"test_{name}"] = value
 
 
-def fit(model, config, x_train, y_train, run, extra_callbacks=(), verbose=True):
-    """Train `model` as `config` says, checkpointing into the run folder after every epoch.
+class HistoryRecorder(keras.callbacks.Callback):
+    """Keep every epoch's logs; with a run folder, also write them into its checkpoint after each
+    epoch, so that a resumed run's history includes the epochs it finished before it stopped.
+
+    An epoch cut off between its record and its backup is trained again on resume and
+    recorded again; the later record wins.
+    """
+
+    def __init__(self, run=None):
+        super().__init__()
+        self.run = run
+        self.epochs = run.checkpoint_epochs() if run is not None else {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs[epoch + 1] = {name: float(value) for name, value in logs.items()}
+        if self.run is not None:
+            self.run.save_checkpoint_epochs(self.epochs)
+
+    def history(self):
+        """{"epoch": [1, 2, ...], metric: [...], ...}: lists by metric, the metrics sorted."""
+        numbers = sorted(self.epochs)
+        metrics = sorted({name for values in self.epochs.values() for name in values})
+        history = {"epoch": numbers}
+        for name in metrics:
+            history[name] = [self.epochs[number].get(name, math.nan) for number in numbers]
+        return history
+
+
+def fit(model, config, x_train, y_train, run=None, extra_callbacks=(), verbose=True):
+    """Train `model` as `config` says; with a run folder, checkpoint into it after every epoch.
 
     If the run folder holds an interrupted run, BackupAndRestore restores its weights,
     optimizer state and epoch, and training goes on from there. `extra_callbacks` run
-    before the history is logged, so what they add to the logs is recorded. Returns
-    the history of every epoch, resumed ones included, as lists by metric; raises
-    TrainingDiverged if the loss became NaN.
+    before the history is recorded, so what they add to the logs is kept. Returns the
+    history of every epoch, resumed ones included, as lists by metric.
     """
-    callbacks = [
-        EpochTimer(),
-        *extra_callbacks,
-        keras.callbacks.CSVLogger(run.checkpoint_history, append=True),
-        keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    recorder = HistoryRecorder(run)
+    callbacks = [EpochTimer(), *extra_callbacks, recorder]
+    if run is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False))
+    callbacks.append(keras.callbacks.TerminateOnNaN())
     if verbose:
         callbacks.append(EpochLine(config.epochs))  # last: an epoch printed is an epoch saved
     batches, validation = input_pipeline(x_train, y_train, config)
     model.fit(batches, epochs=config.epochs, validation_data=validation, shuffle=False, callbacks=callbacks, verbose=0)
-    history = run.read_checkpoint_history()
-    if not math.isfinite(history["loss"][-1]):
-        run.discard_checkpoint()  # resuming from NaN weights could only fail again
-        raise TrainingDiverged(history)
-    return history
+    return recorder.history()
+
+
+@dataclass
+class TrainResult:
+    """What one training run gives: the trained model in float32, and how it went."""
+
+    config: RunConfig
+    model: keras.Model  # float32, whatever precision it was trained in: tested, saved and fine-tuned as it is
+    history: dict  # per epoch, as lists by metric
+    train: dict  # loss and accuracy of the last epoch (dropout on, as the report gives them)
+    validation: dict | None  # loss and accuracy on the held-out slice after the last epoch; None without one
+    test: dict  # loss and accuracy of the trained model on the test set
+    precision: str  # the dtype policy it was trained in
+    seconds: float  # the whole call: building, training and testing
+    diverged: bool  # the loss became NaN; training stopped there
+
+    def raise_if_diverged(self):
+        if self.diverged:
+            raise TrainingDiverged(self.history)
+
+    def record(self, dataset):
+        """The run record: run.json of a run folder and the attributes of a sweep trial alike."""
+        return {
+            "config": self.config.to_dict(),
+            "data": dataset.summary(),
+            "parameters": self.model.count_params(),
+            "learning_rate": float(f"{float(self.model.optimizer.learning_rate):.6g}"),
+            "precision": self.precision,
+            "history": self.history,
+            "train": self.train,
+            "validation": self.validation,
+            "test": self.test,
+            "diverged": self.diverged,
+            "train_seconds": round(sum(self.history["seconds"]), 2),
+            "seconds": round(self.seconds, 2),
+            "host": socket.gethostname(),
+            "provenance": provenance(),
+        }
+
+
+def train(config, dataset, start_from=None, run=None, test_each_epoch=False, verbose=True):
+    """Train a model on `dataset` as `config` says, test it, and return a TrainResult.
+
+    The one way from a config to a trained and tested model: train_cnn.py, every sweep
+    trial and the fine-tuning of add_own_digits.py all come through here. Seeds first, so
+    fine-tuning a saved model (`start_from`, which keeps its own network, precision and
+    optimizer state) repeats itself too. `run`, a started RunFolder, gets a checkpoint
+    after every epoch, to resume from; without one nothing is written. `test_each_epoch`
+    records the test loss and accuracy after every epoch (the report's Figures 9 and 10).
+    A loss that becomes NaN stops training and is reported as `diverged`, with the
+    checkpoint dropped: resuming from NaN weights could only fail again.
+    """
+    started = time.perf_counter()
+    seed_everything(config)
+    model = new_model(config) if start_from is None else continued(start_from, config)
+    x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
+    x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
+    extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []
+    history = fit(model, config, x_train, y_train, run, extra, verbose)
+    diverged = not math.isfinite(history["loss"][-1])
+    if diverged and run is not None:
+        run.discard_checkpoint()
+    precision = precision_of(model)  # before the float32 copy, which computes in float32
+    model = as_float32(model, config)
+    return TrainResult(
+        config=config,
+        model=model,
+        history=history,
+        train={"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},
+        validation=({"loss": history["val_loss"][-1], "accuracy": history["val_accuracy"][-1]}
+                    if "val_accuracy" in history else None),
+        test=evaluate(model, x_test, y_test),
+        precision=precision,
+        seconds=time.perf_counter() - started,
+        diverged=diverged,
+    )
+
+
+def continued(model, config):
+    """A saved model to train on, with the learning rate the config asks for, if it names one."""
+    if config.learning_rate is not None:
+        model.optimizer.learning_rate.assign(config.learning_rate)
+    return model
 
 
 def validation_split_at(count, fraction):
@@ -122,10 +233,8 @@ def input_pipeline(x, y, config):
     """(shuffled training batches, validation arrays or None) for model.fit.
 
     A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
-    TensorFlow's own threads while the previous batch trains. With bfloat16 and 32 steps
-    per execution it was 5-7% faster than handing model.fit the NumPy arrays, side by side
-    over 5 epochs here; on its own in float32 it is within this machine's noise. The
-    validation slice is the last `config.validation_split` of the data, as Keras's
+    TensorFlow's own threads while the previous batch trains (bench/train_speed.py measures
+    what that is worth). The validation slice is the last `config.validation_split` of the data, as Keras's
     validation_split takes it; the shuffle order follows the seed, so the same seed gives
     the same run.
     """

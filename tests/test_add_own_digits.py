@@ -9,7 +9,8 @@ from PIL import Image
 import pytest
 
 from conftest import sklearn_digits_as_mnist
-from digits.own_digits import read_digit_folders, simulate_photo as photograph
+from digits.own_digits import read_digit_folders
+from harness.photos import simulate_photo as photograph
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "add_own_digits.py"

@@ -10,8 +10,7 @@ import pytest
 
 from digits import draw_app
 from digits.config import RunConfig
-from digits.data import to_mnist_format
-from digits.own_digits import read_digit_folders
+from digits.own_digits import read_digit_folders, to_mnist_format
 
 PORT = 8765
 HOST = f"127.0.0.1:{PORT}"

@@ -7,7 +7,8 @@ Skipped, saying why, where selenium or Debian's chromium and chromium-driver are
 import numpy as np
 import pytest
 
-from digits import browser, draw_app
+from digits import draw_app
+from harness import browser
 from digits.config import RunConfig
 
 PATHS, MISSING = browser.find_chromium()

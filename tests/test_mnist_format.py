@@ -5,8 +5,8 @@ from PIL import Image
 import pytest
 
 from conftest import sklearn_digits_as_mnist
-from digits.data import to_mnist_format
-from digits.own_digits import PHOTO_KINDS, simulate_photo as photograph
+from digits.own_digits import to_mnist_format
+from harness.photos import PHOTO_KINDS, simulate_photo as photograph
 from digits.errors import InputError
 
 
