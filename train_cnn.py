@@ -12,7 +12,8 @@ training images it reached 98.92 +- 0.01% on the genuine 10,000-image test set
 It trains in mixed bfloat16 on CPUs that have it, twice as fast for the same accuracy
 (--precision float32 for the report's float32).
 The run folder (--out) gets model.keras, model.h5, run.json, history.csv and
-curves.png; figures/ gets the report's Figures 1, 9 and 10.
+curves.png, and its figures/ the report's Figures 1, 9 and 10. A finished run is
+never replaced unless --overwrite says so.
 """
 
 import argparse
@@ -20,9 +21,9 @@ import json
 
 from digits import cli
 from digits.config import load_config
-from digits.data import load_mnist, to_inputs, to_one_hot
+from digits.data import load_dataset
 from digits.errors import InputError
-from digits.runs import RunFolder, data_summary, provenance
+from digits.runs import RunFolder
 
 
 def build_parser():
@@ -34,8 +35,11 @@ def build_parser():
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="models/cnn", metavar="DIR", help="run folder to write (default: %(default)s)")
     output.add_argument(
-        "--figures", default="figures", metavar="DIR",
-        help="folder for the report's Figures 1, 9 and 10 (default: %(default)s)",
+        "--overwrite", action="store_true", help="replace the finished run in --out (refused without it)",
+    )
+    output.add_argument(
+        "--figures", metavar="DIR",
+        help="folder for the report's Figures 1, 9 and 10 (default: the run folder's figures/)",
     )
     output.add_argument(
         "--resume", action="store_true",
@@ -50,16 +54,15 @@ def build_parser():
 
 
 def parse_args(argv):
-    """The arguments and the RunConfig; --resume and --config take their settings from a saved run."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The arguments, the RunConfig and the run folder; --resume and --config start from a saved run's settings."""
+    args = build_parser().parse_args(argv)
     run = RunFolder(args.out)
     saved = None
     if args.resume and run.is_interrupted():
         saved = run.interrupted_config()
     elif args.config:
         saved = load_config(args.config)
-    args, config = cli.parse_config(parser, argv, base=saved)
+    config = cli.config_from(args, base=saved)
     if args.resume and saved is not None and config != saved:
         changed = ", ".join(
             f"{name} {before!r} -> {after!r}"
@@ -77,60 +80,48 @@ def main(argv=None):
     args, config, run = parse_args(argv)
     resuming = args.resume and run.is_interrupted()
     if args.resume and not resuming and run.is_complete():
-        print(f"{run.path}: the run is complete, nothing to resume (see {run.record}).")
+        print(f"{run.path}: the run is complete, nothing to resume (see {run.run_json}).")
         return 0
+    if not resuming:
+        run.refuse_to_replace(args.overwrite)
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(config.data, config.limit)
-    data = data_summary(config.data, x_train, y_train, x_test, y_test)
-    print(f"Data: {data['train_images']:,} training and {data['test_images']:,} test images from {data['source']}")
+    dataset = load_dataset(config.data, config.limit)
+    print(f"Data: {len(dataset.train_images):,} training and {len(dataset.test_images):,} test images from {dataset.source}")
     print(f"Config: {json.dumps(config.to_dict())}")
 
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
     from digits import hardware, plots, training
-    from digits.model import as_float32
 
     hardware.configure_threads(args.threads)
-    model = training.new_model(config)
-    model.summary()
-    print(f"Training on {hardware.describe_device()} in {training.precision_of(model)}.")
+    training.new_model(config).summary()
+    print(f"Training on {hardware.describe_device()} in {hardware.precision_policy(config.precision)}.")
     if resuming:
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}.")
     elif run.is_interrupted():
         print(f"Starting {run.path} afresh; its interrupted run is dropped (--resume would have continued it).")
     run.start(config, resume=resuming)
-
     try:
-        history = training.fit(model, config, to_inputs(x_train), to_one_hot(y_train), run)
+        result = training.train(config, dataset, run=run)
     except KeyboardInterrupt:
         print(f"\nStopped. Finished epochs are saved in {run.checkpoint}; add --resume to continue.")
         return 130
-    precision = training.precision_of(model)
-    model = as_float32(model, config)
-    test = training.evaluate(model, to_inputs(x_test), to_one_hot(y_test))
+    result.raise_if_diverged()
+    run.save(result.model, result.record(dataset))
 
-    record = {
-        "config": config.to_dict(),
-        "data": data,
-        "parameters": model.count_params(),
-        "learning_rate": float(f"{float(model.optimizer.learning_rate):.6g}"),
-        "precision": precision,
-        "history": history,
-        "train": {"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},
-        "test": test,
-        "train_seconds": round(sum(history["seconds"]), 2),
-        "provenance": provenance(),
-    }
-    run.save(model, record)
+    figures = args.figures or run.figures
+    title = f"{config.describe()}; {training.describe_training_set(len(dataset.train_images), config)}"
+    plots.save_training_curves(result.history, run.curves_png, title, result.test)
+    plots.save_digit_grid(dataset.train_images, dataset.train_labels, f"{figures}/training_digits.png",
+                          "First nine MNIST training digits")
+    for metric in ("accuracy", "loss"):
+        plots.save_metric_curve(result.history, metric, f"{figures}/{metric}_per_epoch.png",
+                                f"{metric.capitalize()} per epoch: {title}", result.test[metric])
 
-    title = f"{config.describe()}; trained on {len(x_train):,} images"
-    plots.save_training_curves(history, run.curves_png, title, test)
-    plots.save_digit_grid(x_train, y_train, f"{args.figures}/training_digits.png", "First nine MNIST training digits")
-    plots.save_metric_curve(history, "accuracy", f"{args.figures}/accuracy_per_epoch.png", f"Accuracy per epoch: {title}", test["accuracy"])
-    plots.save_metric_curve(history, "loss", f"{args.figures}/loss_per_epoch.png", f"Loss per epoch: {title}", test["loss"])
-
-    print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.record.name}; figures in {args.figures}/")
-    print(f"Train accuracy: {history['accuracy'][-1]:.2%} (last epoch, dropout on)")
-    print(f"Test accuracy: {test['accuracy']:.2%}")
+    print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.run_json.name}; figures in {figures}/")
+    print(f"Train accuracy: {result.train['accuracy']:.2%} (last epoch, dropout on)")
+    if result.validation:
+        print(f"Validation accuracy: {result.validation['accuracy']:.2%}")
+    print(f"Test accuracy: {result.test['accuracy']:.2%}")
     return 0
 
 

@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 import os
 import sys
 
+from digits import hardware
 from digits.config import OPTIMIZERS, PRECISIONS, XLA_CHOICES, RunConfig
 from digits.errors import InputError
 
@@ -125,11 +126,11 @@ def given_settings(args):
 def config_from(args, base=None):
     """The run's RunConfig: the flags given, over `base` (default: the report's settings).
 
-    The data is --data, else $MNIST_DATA, else the base's data, else the Keras cache.
+    The data is --data, else the base's data, else $MNIST_DATA, else the Keras cache.
     """
     base = base or DEFAULTS
     given = given_settings(args)
-    given["data"] = data_path(given.get("data"), fallback=base.data)
+    given["data"] = data_path(given.get("data"), saved=base.data)
     return replace(base, **given)
 
 
@@ -139,14 +140,16 @@ def parse_config(parser, argv=None, base=None):
     return args, config_from(args, base)
 
 
-def data_path(given, fallback=None):
-    """Where MNIST comes from: --data, else $MNIST_DATA, else `fallback`; None means the Keras cache."""
-    return given or os.environ.get("MNIST_DATA") or fallback
+def data_path(given, saved=None):
+    """Where MNIST comes from: --data, else the data a saved run was trained on, else $MNIST_DATA;
+    None means the Keras cache."""
+    return given or saved or os.environ.get("MNIST_DATA") or None
 
 
 def run(main):
     """Run a script's main(): bad input becomes one line on stderr and exit code 2, never a traceback."""
     prog = os.path.basename(sys.argv[0])
+    hardware.quiet_tensorflow_without_gpu()
     try:
         sys.exit(main())
     except InputError as error:

@@ -15,18 +15,23 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
+import errno
 import io
+import json
 import logging
 import os
 from pathlib import Path
 import re
+import socket
+import socketserver
 import tempfile
 import threading
 import uuid
 
-from flask import Flask, abort, jsonify, request, send_from_directory
+from flask import Flask, abort, g, jsonify, request, send_from_directory
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from werkzeug.exceptions import HTTPException
 
 from digits.data import to_inputs
 from digits.errors import InputError, first_line
@@ -39,26 +44,33 @@ MAX_IMAGE_SIDE = 1024
 PNG_DATA_URL = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+MODEL_FILES = ("model.keras", "model.h5")  # what makes a folder a run the page can switch to
 
 
 class Reader:
-    """A saved model that reads 28x28 digits; `reload` picks up a model fine-tuned since."""
+    """A saved model that reads 28x28 digits; `reload` picks up a model fine-tuned since, or another run."""
 
     def __init__(self, path):
-        self.path = path
         self.lock = threading.Lock()
-        self.reload()
+        self.reload(path)
 
-    def reload(self):
+    def reload(self, path=None):
+        """Load `path` (a run folder or a model file; by default the one read from now) and read with it.
+
+        Raises InputError, in one line, when it cannot be loaded; the model read with so far stays.
+        """
         from digits.runs import find_model_file
 
-        model_file = find_model_file(self.path)  # a wrong path answers before TensorFlow loads
-
+        path = Path(self.path if path is None else path)
+        model_file = find_model_file(path)  # a wrong path answers before TensorFlow loads
         from digits.model import load_trained_model
 
-        model = load_trained_model(model_file)
+        try:
+            model = load_trained_model(model_file)
+        except OSError as error:  # unreadable (permissions, a folder gone meanwhile)
+            raise InputError(f"{model_file}: cannot be read ({error.strerror or first_line(error)})") from None
         with self.lock:
-            self.model, self.name = model, str(model_file)
+            self.path, self.model, self.name = path, model, str(model_file)
             self.loaded = datetime.now().strftime("%H:%M:%S")
 
     def probabilities(self, digit):
@@ -70,33 +82,49 @@ class Reader:
 
 @dataclass
 class DrawState:
-    reader: object  # Reader, or anything with .name, .loaded, .probabilities(digit), .reload()
+    reader: object  # Reader, or anything with .path, .name, .loaded, .probabilities(digit), .reload(path=None)
     data_dir: Path
     port: int
     host: str = "127.0.0.1"
+    runs_dir: Path = None  # the run folders the page may switch to are those directly in it
     saved: list = field(default_factory=list)  # paths of the drawings this server saved, for undo
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def create_app(reader, data_dir, port, host="127.0.0.1"):
-    """The Flask app: the page, and its JSON endpoints /state, /predict, /save, /undo-save, /reload."""
+def create_app(reader, data_dir, port, host="127.0.0.1", runs_dir=None):
+    """The Flask app: the page, and its JSON endpoints /state, /predict, /save, /undo-save, /reload.
+
+    runs_dir holds the run folders the page may switch the model to (by default the folder
+    that holds the starting model's run folder, e.g. models/ for models/cnn).
+    """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    state = DrawState(reader, Path(data_dir), port, host)
+    runs_dir = Path(runs_dir) if runs_dir is not None else run_folder(reader.path).resolve().parent
+    state = DrawState(reader, Path(data_dir), port, host, runs_dir)
     app.extensions["draw"] = state
+    guard(app, state)
+    add_page_routes(app, state)
+    add_data_routes(app, state)
+    add_model_routes(app, state)
+    return app
+
+
+def guard(app, state):
+    """The page's security rules, before and after every request, and every error answered as JSON."""
 
     @app.before_request
     def only_this_page():
         if request.host not in allowed_hosts(state):
-            abort(403, f"Host {request.host!r} is not this server (DNS rebinding is refused)")
+            abort(403, f"Host {brief(request.host)} is not this server (DNS rebinding is refused)")
         if request.method == "POST":
             origin = request.headers.get("Origin")
             if origin is not None and origin != f"http://{request.host}":
-                abort(403, f"Origin {origin!r} is not this page")
+                abort(403, f"Origin {brief(origin)} is not this page")
             if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin"):
                 abort(403, "only this page may post")
             if not request.is_json:
                 abort(400, "POST bodies must be JSON (Content-Type: application/json)")
+            g.body = posted_object()
 
     @app.after_request
     def locked_down(response):
@@ -107,16 +135,13 @@ def create_app(reader, data_dir, port, host="127.0.0.1"):
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.errorhandler(400)
-    @app.errorhandler(403)
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    @app.errorhandler(409)
-    @app.errorhandler(413)
+    @app.errorhandler(HTTPException)
     def error_as_json(error):
         message = error.description if error.code != 413 else f"request larger than {MAX_REQUEST_BYTES // 1024} kB"
         return jsonify(error=message), error.code
 
+
+def add_page_routes(app, state):
     @app.get("/")
     def page():
         return send_from_directory(STATIC, "draw.html")
@@ -127,19 +152,19 @@ def create_app(reader, data_dir, port, host="127.0.0.1"):
 
     @app.get("/state")
     def current_state():
-        return jsonify(model=state.reader.name, loaded=state.reader.loaded, counts=counts(state.data_dir),
-                       saved=len(state.saved))
+        return jsonify(**model_state(state), counts=counts(state.data_dir), saved=len(state.saved))
 
+
+def add_data_routes(app, state):
     @app.post("/predict")
     def predict():
-        digit = mnist_digit(posted_image())
+        digit = mnist_digit(posted_png(g.body)[1])
         return jsonify(reading(state.reader, digit))
 
     @app.post("/save")
     def save():
-        body = request.get_json(silent=True) or {}
-        label, split = checked_label(body.get("label")), checked_split(body.get("split"))
-        image_bytes, image = posted_png(body)
+        label, split = checked_label(g.body.get("label")), checked_split(g.body.get("split"))
+        image_bytes, image = posted_png(g.body)
         read = reading(state.reader, mnist_digit(image))
         with state.lock:
             path = write_new_png(state.data_dir, split, label, image_bytes)
@@ -156,33 +181,93 @@ def create_app(reader, data_dir, port, host="127.0.0.1"):
             last.unlink(missing_ok=True)
         return jsonify(removed=str(last.relative_to(state.data_dir)), counts=counts(state.data_dir))
 
+
+def add_model_routes(app, state):
     @app.post("/reload")
     def reload_model():
+        """{} loads the current model file again; {"model": NAME} switches to the run folder NAME in runs_dir."""
+        path = None
+        if "model" in g.body:
+            path = state.runs_dir / checked_run(g.body["model"], state.runs_dir)
         try:
-            state.reader.reload()
+            state.reader.reload(path)
         except InputError as error:
-            abort(400, str(error))
-        return jsonify(model=state.reader.name, loaded=state.reader.loaded)
+            abort(400, first_line(error))
+        return jsonify(model_state(state))
 
-    return app
+
+def model_state(state):
+    """What the page shows of the model: its file, when it was loaded, its run and the runs to switch to."""
+    return {"model": state.reader.name, "loaded": state.reader.loaded, "runs_dir": str(state.runs_dir),
+            "run": current_run(state.reader.path, state.runs_dir), "runs": run_names(state.runs_dir)}
+
+
+def run_folder(path):
+    """The run folder of a model path: the folder itself, or the folder a model file lies in."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+def run_names(runs_dir):
+    """The folders directly in runs_dir that hold a model (model.keras or model.h5), by name."""
+    try:
+        folders = list(Path(runs_dir).iterdir())
+    except OSError:  # no such folder, or not readable: nothing to switch to
+        return []
+    return sorted(folder.name for folder in folders if not folder.name.startswith(".")
+                  and any(os.path.isfile(folder / name) for name in MODEL_FILES))
+
+
+def current_run(model_path, runs_dir):
+    """The name of the run the model comes from if that run lies in runs_dir, else None."""
+    folder = run_folder(model_path).resolve()
+    return folder.name if folder.parent == Path(runs_dir).resolve() else None
+
+
+def checked_run(name, runs_dir):
+    """A run's name as posted: one of run_names(runs_dir), never a path."""
+    names = run_names(runs_dir)
+    if not isinstance(name, str) or name not in names:
+        abort(400, f'"model" must name a run folder in {runs_dir} that holds a model '
+                   f'({", ".join(names) or "there are none"}), got {brief(name)}')
+    return name
+
+
+def listening_server(app, host, port):
+    """Werkzeug's threaded server on a socket bound and listening here (port 0: a free one).
+
+    Werkzeug binds by itself only to print two lines and sys.exit(1) when it cannot; binding
+    here turns a port in use into one InputError line. Sets the app's port to the one bound.
+    """
+    from werkzeug.serving import get_sockaddr, make_server, select_address_family
+
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    family = select_address_family(host, port)
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as listener:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug's own bind does
+            listener.bind(get_sockaddr(host, port, family))
+            listener.listen(socketserver.TCPServer.request_queue_size)
+            server = make_server(host, port, app, threaded=True, fd=listener.fileno())  # takes a duplicate
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise InputError(f"cannot listen on {where}: the port is in use by another program "
+                             "(choose another port, or 0 for a free one)") from None
+        raise InputError(f"cannot listen on {where} ({error.strerror or first_line(error)})") from None
+    app.extensions["draw"].port = server.port
+    return server
 
 
 def serve(app, host, port, on_ready):
     """Serve the app with Werkzeug's threaded server (never Flask's debug mode) until Ctrl-C.
 
-    Port 0 picks a free port; on_ready(url) runs once the socket is bound.
+    Port 0 picks a free port; on_ready(url) runs once the socket listens. A port that cannot
+    be listened on (in use, not allowed) raises InputError.
     """
-    from werkzeug.serving import make_server
-
     quiet_request_log()
-    try:
-        server = make_server(host, port, app, threaded=True)
-    except OSError as error:
-        raise InputError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
-    state = app.extensions["draw"]
-    state.port = server.server_port
+    server = listening_server(app, host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    on_ready(f"http://{f'[{shown}]' if ':' in shown else shown}:{state.port}/")
+    on_ready(f"http://{f'[{shown}]' if ':' in shown else shown}:{server.port}/")
     try:
         server.serve_forever()
     finally:
@@ -202,8 +287,26 @@ def allowed_hosts(state):
     return {f"{name}:{state.port}" for name in names}
 
 
-def posted_image():
-    return posted_png(request.get_json(silent=True) or {})[1]
+def posted_object():
+    """The POST's body, which must be a JSON object: anything else is refused with a 400, never a 500."""
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        abort(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        abort(400, f"the body must be a JSON object, got {json_kind(body)}")
+    return body
+
+
+def json_kind(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def brief(value, limit=40):
+    """A posted value as an error message quotes it: its repr, cut short (values may be 500 kB long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def posted_png(body):
@@ -217,14 +320,32 @@ def posted_png(body):
         abort(400, "the image is not valid base64")
     if not data.startswith(PNG_SIGNATURE):
         abort(400, "the image is not a PNG")
+    return data, decoded_png(data)
+
+
+def decoded_png(data):
+    """A PNG's bytes -> the image, refusing before decoding a size over 1024 a side (no decompression bomb).
+
+    Also refused: an animated PNG (the page draws one frame, and a saved file holds what was read).
+    """
+    width, height = declared_size(data)
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        abort(400, f"the image must be a PNG of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels, got {width}x{height}")
     try:
         image = Image.open(io.BytesIO(data))
-        if image.format != "PNG" or max(image.size) > MAX_IMAGE_SIDE:
-            abort(400, f"the image must be a PNG of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels, got {image.size}")
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except Exception as error:  # Pillow raises many kinds of error for a damaged file
         abort(400, f"the PNG cannot be read ({first_line(error)})")
-    return data, image
+    if image.format != "PNG" or image.size != (width, height) or getattr(image, "is_animated", False):
+        abort(400, "the image must be one still PNG picture")
+    return image
+
+
+def declared_size(data):
+    """(width, height) from the header chunk, IHDR, that a PNG begins with after its signature."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        abort(400, "the PNG cannot be read (no IHDR header)")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def mnist_digit(image):
@@ -243,13 +364,13 @@ def reading(reader, digit):
 def checked_label(label):
     if isinstance(label, bool) or not (isinstance(label, int) and 0 <= label <= 9
                                        or isinstance(label, str) and re.fullmatch(r"[0-9]", label)):
-        abort(400, f'"label" must be one digit 0-9, got {label!r}')
+        abort(400, f'"label" must be one digit 0-9, got {brief(label)}')
     return int(label)
 
 
 def checked_split(split):
     if split not in SPLITS:
-        abort(400, f'"split" must be "train" or "validation", got {split!r}')
+        abort(400, f'"split" must be "train" or "validation", got {brief(split)}')
     return split
 
 

@@ -69,8 +69,8 @@ def gpu_names():
 def precision_policy(precision):
     """The Keras dtype policy for a config's precision; 'auto' picks what is fast here.
 
-    'auto' is mixed_bfloat16 on a CPU with native bfloat16 arithmetic and no GPU (about
-    twice as fast, with the same accuracy: see bench/train_speed.py and the README), and
+    'auto' is mixed_bfloat16 on a CPU with native bfloat16 arithmetic and no GPU (faster,
+    with the same accuracy: see bench/train_speed.py and the README), and
     float32 everywhere else: on a GPU, mixed precision is a choice the user makes.
     """
     if precision != "auto":
@@ -87,3 +87,18 @@ def describe_device():
         return f"GPU ({', '.join(gpus)})"
     bf16 = ", bfloat16" if cpu_has_bfloat16() else ""
     return f"CPU ({cpu_name()}, {usable_cores()} cores{bf16})"
+
+
+def has_nvidia_device():
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
+
+
+def quiet_tensorflow_without_gpu():
+    """On a machine with no NVIDIA device, keep TensorFlow's C++ log to fatal messages.
+
+    There TensorFlow logs "failed call to cuInit: UNKNOWN ERROR (303)" at error level on every
+    start, which looks alarming and only says that there is no GPU; real failures still come as
+    Python exceptions. A TF_CPP_MIN_LOG_LEVEL the user set is left as it is.
+    """
+    if not has_nvidia_device():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -6,6 +6,7 @@ A finished run folder (default models/cnn/) holds:
     run.json        config, data, per-epoch history, test loss and accuracy, seconds, versions
     history.csv     the per-epoch history as a table
     curves.png      accuracy and loss per epoch
+    figures/        the report's figures of this run (train_cnn.py, evaluate.py)
 While training it also holds checkpoint/, removed once the run is saved:
     checkpoint/config.json   the config being trained, so --resume can check it
     checkpoint/history.json  the logs of every finished epoch
@@ -40,6 +41,7 @@ class RunFolder:
         self.run_json = self.path / "run.json"
         self.history_csv = self.path / "history.csv"
         self.curves_png = self.path / "curves.png"
+        self.figures = self.path / "figures"
         self.checkpoint = self.path / "checkpoint"
         self.checkpoint_config = self.checkpoint / "config.json"
         self.checkpoint_history = self.checkpoint / "history.json"

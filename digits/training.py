@@ -229,6 +229,13 @@ def validation_split_at(count, fraction):
     return int(math.floor(count * (1.0 - fraction)))
 
 
+def describe_training_set(count, config):
+    """E.g. 'trained on 4,500 images (500 held out for validation)', for figure titles."""
+    split = validation_split_at(count, config.validation_split) if config.validation_split else count
+    held_out = f" ({count - split:,} held out for validation)" if split < count else ""
+    return f"trained on {split:,} images{held_out}"
+
+
 def input_pipeline(x, y, config):
     """(shuffled training batches, validation arrays or None) for model.fit.
 

@@ -70,7 +70,8 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     printed = float(re.search(r"^Test accuracy: (\d+\.\d\d)%$", result.stdout, re.MULTILINE).group(1))
 
     run = tmp_path / "models" / "cnn"
-    assert sorted(path.name for path in run.iterdir()) == ["curves.png", "history.csv", "model.h5", "model.keras", "run.json"]
+    assert sorted(path.name for path in run.iterdir()) == [
+        "curves.png", "figures", "history.csv", "model.h5", "model.keras", "run.json"]
     record = json.loads((run / "run.json").read_text())
     assert record["config"]["data"] == str(digits_npz) and record["config"]["epochs"] == 2
     assert record["data"]["train_images"] == 600 and record["data"]["test_images"] == 297
@@ -84,7 +85,7 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     assert (run / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss,seconds,val_accuracy,val_loss"
 
     for figure in ("training_digits.png", "accuracy_per_epoch.png", "loss_per_epoch.png"):
-        with Image.open(tmp_path / "figures" / figure) as image:
+        with Image.open(run / "figures" / figure) as image:  # a run's figures go with the run
             assert image.width > 500 and image.height > 400
     with Image.open(run / "curves.png") as image:
         assert image.width > 1000
@@ -176,3 +177,31 @@ def test_no_network_and_no_data_says_how_to_give_data(tmp_path):
     assert result.returncode == 2
     assert "could not be downloaded" in result.stderr and "pass --data PATH" in result.stderr and "MNIST_DATA" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_flag_given_applies_even_when_it_equals_the_default(tmp_path, monkeypatch):
+    import train_cnn
+    from digits.config import RunConfig
+
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    (tmp_path / "saved").mkdir()
+    saved = RunConfig(data="saved.npz", epochs=3, batch_size=32, dropout=0.1)
+    (tmp_path / "saved" / "run.json").write_text(json.dumps({"config": saved.to_dict()}))
+    _, config, _ = train_cnn.parse_args(["--config", str(tmp_path / "saved"), "--epochs", "15", "--batch-size", "64"])
+    assert (config.epochs, config.batch_size, config.dropout, config.data) == (15, 64, 0.1, "saved.npz")
+    _, config, _ = train_cnn.parse_args(["--config", str(tmp_path / "saved")])
+    assert config == saved
+
+
+def test_a_finished_run_is_never_replaced_unless_asked(tmp_path, digits_npz):
+    run = tmp_path / "models" / "cnn"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"the finished model")
+    refused = train_cnn("--data", digits_npz, "--epochs", 1, "--limit", 100, cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "models/cnn holds a finished run; choose another --out, or add --overwrite to replace it" in refused.stderr
+    assert (run / "model.keras").read_bytes() == b"the finished model"
+    replaced = train_cnn("--data", digits_npz, "--epochs", 1, "--limit", 100, "--overwrite", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads((run / "run.json").read_text())["config"]["epochs"] == 1

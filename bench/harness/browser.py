@@ -63,14 +63,11 @@ class ServerThread:
     """The draw app served on a free loopback port in a background thread."""
 
     def __init__(self, app):
-        from werkzeug.serving import make_server
-
-        from digits.draw_app import quiet_request_log
+        from digits.draw_app import listening_server, quiet_request_log
 
         quiet_request_log()
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        app.extensions["draw"].port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        self.server = listening_server(app, "127.0.0.1", 0)  # the server `add_own_digits.py draw` runs
+        self.url = f"http://127.0.0.1:{self.server.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -267,19 +267,47 @@ document.getElementById("undo-save").addEventListener("click", undoSave);
 
 // The model --------------------------------------------------------------------------------------
 
+const runSelect = document.getElementById("run");
+let modelState = null;  // the server's last word on the model: {model, loaded, run, runs, runs_dir}
+
 function showModel(state) {
+  modelState = state;
   document.getElementById("model-name").textContent = state.model;
   document.getElementById("model-loaded").textContent = `(loaded ${state.loaded})`;
+  // The run folders in runs_dir that hold a model; names only, as the server takes them back.
+  const options = state.runs.map((name) => new Option(name, name, false, name === state.run));
+  if (state.run === null) options.unshift(new Option("another run…", "", true, true));
+  if (state.run === null) options[0].disabled = true;
+  runSelect.replaceChildren(...options);
+  runSelect.title = `Switch to the model of another run folder in ${state.runs_dir}, e.g. the fine-tuned one`;
+  document.getElementById("run-choice").hidden = !state.runs.length;
 }
 
-document.getElementById("reload").addEventListener("click", async () => {
+async function loadModel(body, done) {
+  runSelect.disabled = document.getElementById("reload").disabled = true;
+  document.body.dataset.loading = "true";
   try {
-    showModel(await post("/reload"));
-    say("Model reloaded.");
+    showModel(await post("/reload", body));
+    say(done);
     predict();
   } catch (error) {
+    if (modelState) showModel(modelState);  // the server still reads with the model it had
     say(`Reload failed: ${error.message}`, true);
+  } finally {
+    runSelect.disabled = document.getElementById("reload").disabled = false;
+    document.body.dataset.loading = "false";
   }
+}
+
+document.getElementById("reload").addEventListener("click", () => loadModel({}, "Model reloaded."));
+runSelect.addEventListener("change", () => {
+  loadModel({model: runSelect.value}, `Switched to ${runSelect.value}.`);
+});
+
+// Back on the page (say, after fine-tuning into a new run folder): list the runs again.
+window.addEventListener("focus", () => {
+  if (document.activeElement === runSelect || document.body.dataset.loading === "true") return;
+  fetch("/state").then((response) => response.json()).then(showModel).catch(() => {});
 });
 
 // Keys: 0-9 label, Enter save, Z undo stroke, Esc clear ----------------------------------------

@@ -1,0 +1,222 @@
+"""Who runs which point: liveness, the one reader of a study's state, and claims.
+
+Optuna's GridSampler does not promise exactly-once with parallel workers (the tail of a
+grid runs twice, and a failed or interrupted point is never run again), and its
+heartbeat exists only for RDB storages driven by optimize(). So, whatever the storage:
+
+- Claim. A worker picks a point with no COMPLETE trial and no live RUNNING one, and
+  creates a RUNNING trial that carries the point's key, in one write. Right after, and
+  again before reporting its result, it re-reads the study and withdraws (FAIL, tagged
+  `duplicate_of`) if the point is complete or a live claim with a lower trial number
+  exists. The lowest number always wins, so two workers that claim at once still
+  complete the point once.
+- Liveness. A running trial records its host, boot and process, and refreshes a
+  heartbeat every 30 s. A claim is dead if its process is gone (same machine), the
+  machine has rebooted, or its heartbeat is older than 10 minutes (another machine).
+  Reading the study only finds dead claims; releasing them (FAIL) is a step of its own,
+  after which the point is free again and the dead process, should it wake, can no
+  longer complete it.
+- Errors. A point whose training raised an error is tried up to MAX_ERRORS times, then
+  given up (GridState.failed), by the workers and in the report alike. A run whose loss
+  became NaN is a result (recorded as diverged), not an error.
+"""
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import socket
+import threading
+import time
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from digits.config import OPTIMIZERS
+from digits.sweeps.grids import FLOAT_FIELDS
+from digits.sweeps.keys import key, stored_key
+
+HEARTBEAT_SECONDS = 30
+STALE_SECONDS = 600
+MAX_ERRORS = 3
+
+# What Optuna raises when a trial was finished meanwhile by another worker (or declared dead by one).
+TRIAL_ALREADY_FINISHED = (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError)
+
+
+# Liveness ---------------------------------------------------------------------------------
+
+HOST = socket.gethostname()
+
+
+def read_text(path):
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def boot_id():
+    return read_text("/proc/sys/kernel/random/boot_id")
+
+
+def process_start(pid):
+    """The kernel's start time of a process (so a reused pid is told apart), or None off Linux."""
+    stat = read_text(f"/proc/{pid}/stat")
+    return stat.rsplit(")", 1)[1].split()[19] if stat else None
+
+
+def this_process():
+    return {"host": HOST, "boot": boot_id(), "pid": os.getpid(), "start": process_start(os.getpid())}
+
+
+def is_alive(trial, now):
+    """Whether a RUNNING trial's worker is still at it (see the module docstring)."""
+    process = trial.user_attrs.get("process", {})
+    if process.get("host") == HOST and process.get("boot") is not None:
+        if process["boot"] != boot_id():
+            return False  # the machine rebooted since
+        if process.get("start") is not None:
+            return process_start(process["pid"]) == process["start"]
+    return now - trial.user_attrs.get("heartbeat", 0) < STALE_SECONDS
+
+
+class Heartbeat:
+    """Refresh a trial's heartbeat from a background thread while its worker trains."""
+
+    def __init__(self, trial):
+        self.trial = trial
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.beat, daemon=True)
+
+    def beat(self):
+        while not self.stopped.wait(HEARTBEAT_SECONDS):
+            try:
+                self.trial.set_user_attr("heartbeat", time.time())
+            except Exception:  # a storage hiccup: the next beat tries again
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+
+# The study's state ------------------------------------------------------------------------
+
+
+@dataclass
+class GridState:
+    """Where each key of a grid stands, as read from a study at one moment."""
+
+    complete: dict = field(default_factory=dict)  # key -> its lowest-numbered COMPLETE trial
+    running: dict = field(default_factory=dict)  # key -> its live RUNNING trials, lowest number first
+    dead: list = field(default_factory=list)  # RUNNING trials whose worker is gone (release_dead_claims)
+    errors: dict = field(default_factory=dict)  # key -> number of its trials that ended in an error
+    duplicates: int = 0  # COMPLETE trials of a key after its first, which count for nothing
+    pending: list = field(default_factory=list)  # keys a worker may claim now
+    failed: list = field(default_factory=list)  # keys given up after MAX_ERRORS errors
+
+    def finished(self):
+        """Every key complete or given up."""
+        return not self.pending and not self.running
+
+    def winner_over(self, trial_key, number):
+        """The trial with a better claim on `trial_key` than trial `number`, if any: a COMPLETE one,
+        else a live RUNNING one with a lower number."""
+        if trial_key in self.complete and self.complete[trial_key].number != number:
+            return self.complete[trial_key]
+        return next((t for t in self.running.get(trial_key, []) if t.number < number), None)
+
+
+def read_grid_state(study, keys=None):
+    """Where every key stands (None: every key the study has trials of). Reads, never writes."""
+    state, seen = GridState(), {}
+    now = time.time()
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        trial_key = stored_key(trial.user_attrs.get("key"))
+        if trial_key is None or (keys is not None and trial_key not in keys):
+            continue
+        seen[trial_key] = True
+        if trial.state == TrialState.COMPLETE:
+            if trial_key in state.complete:
+                state.duplicates += 1
+            else:
+                state.complete[trial_key] = trial
+        elif trial.state == TrialState.RUNNING:
+            if is_alive(trial, now):
+                state.running.setdefault(trial_key, []).append(trial)
+            else:
+                state.dead.append(trial)
+        elif trial.state == TrialState.FAIL and "error" in trial.user_attrs:
+            state.errors[trial_key] = state.errors.get(trial_key, 0) + 1
+    for k in keys if keys is not None else seen:
+        if k in state.complete or k in state.running:
+            continue
+        (state.failed if state.errors.get(k, 0) >= MAX_ERRORS else state.pending).append(k)
+    return state
+
+
+def release_dead_claims(study, storage, trials):
+    """Mark dead claims FAIL, freeing their points (a claim's process may be gone for good)."""
+    for trial in trials:
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "abandoned", "its worker stopped without finishing")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        except TRIAL_ALREADY_FINISHED:
+            pass  # another worker got there first
+
+
+# Claims -----------------------------------------------------------------------------------
+
+
+def optuna_params(config, point):
+    """The point's settings and seed as Optuna params (each fixed to its value), for the dashboard."""
+    params, distributions = {"seed": config.seed}, {"seed": IntDistribution(config.seed, config.seed)}
+    for name in point:
+        value = getattr(config, name)
+        if name == "optimizer":
+            params[name], distributions[name] = value, CategoricalDistribution(OPTIMIZERS)
+        elif name == "deterministic":
+            params[name], distributions[name] = value, CategoricalDistribution((False, True))
+        elif name in FLOAT_FIELDS and value is not None:
+            params[name], distributions[name] = float(value), FloatDistribution(value, value)
+        elif isinstance(value, int):
+            params[name], distributions[name] = value, IntDistribution(value, value)
+    return params, distributions
+
+
+def claim(study, storage, config, point):
+    """Create a RUNNING trial for `config`; return it, or None if another worker has the point."""
+    trial_key = key(config)
+    params, distributions = optuna_params(config, point)
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, params=params, distributions=distributions,
+        user_attrs={"key": trial_key, "point": {**point, "seed": config.seed}, "process": this_process(),
+                    "heartbeat": time.time()},
+    )
+    trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name), template_trial=template)
+    trial = optuna.Trial(study, trial_id)
+    if withdrawn_for_duplicate(study, trial, trial_key):
+        return None
+    return trial
+
+
+def withdrawn_for_duplicate(study, trial, trial_key):
+    """Withdraw a claim that another trial has a better claim to (see GridState.winner_over)."""
+    winner = read_grid_state(study, {trial_key}).winner_over(trial_key, trial.number)
+    if winner is not None:
+        withdraw(study, trial, "duplicate_of", winner.number)
+    return winner is not None
+
+
+def withdraw(study, trial, reason, detail):
+    """End a claimed trial as FAIL, with `reason` (interrupted, error, duplicate_of) among its attributes."""
+    try:
+        trial.set_user_attr(reason, detail)
+        study.tell(trial, state=TrialState.FAIL)
+    except TRIAL_ALREADY_FINISHED:
+        pass

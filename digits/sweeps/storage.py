@@ -1,0 +1,127 @@
+"""Where sweeps keep their studies: a journal file (the default), SQLite or PostgreSQL.
+
+Opening a storage checks it (a journal that is not one is refused, a half-written
+last entry dropped); a study records the grids it was asked to run, so a report can
+tell what is missing without the command line; a report's files go beside the
+storage they come from.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+import time
+
+import optuna
+
+from digits.errors import InputError, first_line
+from digits.sweeps.keys import key, stored_key
+
+DEFAULT_STORAGE = "results/report/sweeps.log"  # the reproduction's runs, committed
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(spec=None):
+    """A journal file (the default, results/report/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
+    spec = spec or DEFAULT_STORAGE
+    if "://" not in spec:
+        path = Path(spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_journal(path)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    url = spec
+    if url.startswith("postgresql://"):
+        # A bare postgresql:// means psycopg2 under SQLAlchemy 2.0 but psycopg 3 under 2.1: name the driver.
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except Exception as error:  # SQLAlchemy and the drivers raise many kinds
+            # Workers starting together on an empty database race to create Optuna's tables;
+            # the loser finds them made on its next try. Anything else fails every try.
+            if attempt == 2:
+                raise InputError(f"{redacted(spec)}: cannot open the storage ({first_line(error)})") from None
+            time.sleep(1 + attempt)
+
+
+def check_journal(path):
+    """Refuse a file that is not an Optuna journal, and drop a half-written last entry.
+
+    Optuna skips lines it cannot read, so a wrong file would silently look empty and then
+    be appended to; and a process killed in mid-append leaves a torn last line that makes
+    the whole journal unreadable once anything follows it. The check holds the journal's
+    own lock, so no live worker is writing meanwhile.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        content = path.read_bytes()
+        *lines, torn = content.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict) or "op_code" not in entry:
+                raise InputError(f"{path}: line {number} is not an Optuna journal entry; left as it is")
+        if torn:
+            with open(path, "r+b") as file:
+                file.truncate(len(content) - len(torn))
+            print(f"{path}: dropped a half-written last entry left by a killed process", flush=True)
+    finally:
+        lock.release()
+
+
+def redacted(url):
+    """A storage URL with any password replaced, for messages (a file path as it is)."""
+    if "://" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"
+
+
+def default_out(spec=None):
+    """Where a report of a storage goes unless --out says: beside the journal or SQLite file
+    (results/report/ for the default storage), else results/<database name>/."""
+    spec = spec or DEFAULT_STORAGE
+    if "://" not in spec:
+        return Path(spec).parent
+    scheme, _, rest = spec.partition("://")
+    if scheme.startswith("sqlite"):
+        database = rest[1:] if rest.startswith("/") else rest  # sqlite:///relative.db, sqlite:////absolute.db
+        return Path(database).parent if database else Path("results", "sqlite")
+    name = rest.rpartition("@")[2].partition("?")[0].rpartition("/")[2]
+    return Path("results", name or scheme.partition("+")[0])
+
+
+def study_names(storage):
+    """Every study in a storage, in the order they were created."""
+    return [summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def load_or_create_study(storage, name):
+    """The study of that name, created if new; it maximizes the validation accuracy."""
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+
+
+def register_grid(study, experiment, runs):
+    """Record the grid in the study, so a report can tell what is missing without the command line."""
+    keys = [key(config) for config, _ in runs]
+    digest = hashlib.sha1(json.dumps(keys).encode()).hexdigest()[:12]
+    study.set_user_attr(
+        f"grid {digest}",
+        {"experiment": experiment.name, "description": experiment.description,
+         "test_each_epoch": experiment.test_each_epoch, "keys": keys},
+    )
+
+
+def registered_grids(study):
+    """The grids a study was asked to run, their keys in today's form."""
+    return [{**grid, "keys": [stored_key(k) for k in grid["keys"]]}
+            for name, grid in study.user_attrs.items() if name.startswith("grid ")]

@@ -1,0 +1,193 @@
+"""Worker processes: each claims a point of a sweep, trains it through digits.training.train,
+stores the run's record in its trial, and prints one progress line, until every point is
+complete or given up.
+
+`plan_workers` decides how many workers run here and with how many threads each;
+`run_sweep` starts them (one runs in this process) and passes Ctrl-C and `kill` on, so
+each withdraws its running trial before it exits.
+"""
+
+from dataclasses import dataclass
+import logging
+import math
+import multiprocessing
+import os
+import random
+import signal
+import time
+
+import optuna
+
+from digits import hardware
+from digits.data import load_dataset
+from digits.errors import first_line
+from digits.sweeps.claims import (
+    TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
+)
+from digits.sweeps.keys import key
+from digits.sweeps.storage import open_storage
+
+POLL_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Everything a worker needs, picklable so that spawned processes receive it."""
+
+    storage: str | None
+    study_name: str
+    experiment: object  # experiments.Experiment
+    runs: tuple  # of (RunConfig, the point's own settings)
+    threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
+
+    def points(self):
+        """key -> (config, the point's own settings)."""
+        return {key(config): (config, point) for config, point in self.runs}
+
+
+def run_worker(sweep, workers=1):
+    """Claim and run points until every point of the sweep is complete or given up."""
+    hardware.configure_threads(sweep.threads)
+    storage = open_storage(sweep.storage)
+    study = optuna.load_study(study_name=sweep.study_name, storage=storage)
+    points = sweep.points()
+    first = sweep.runs[0][0]  # every run of a sweep trains on the same data
+    dataset = load_dataset(first.data, first.limit)
+    chooser = random.Random(os.getpid())
+    while True:
+        state = read_grid_state(study, points)
+        release_dead_claims(study, storage, state.dead)
+        if state.finished():
+            return
+        if not state.pending:
+            time.sleep(POLL_SECONDS)  # the rest is running elsewhere: wait in case a worker dies
+            continue
+        config, point = points[chooser.choice(state.pending)]
+        trial = claim(study, storage, config, point)
+        if trial is None:
+            continue
+        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch)
+        if record is not None:
+            print(progress_line(study, points, trial.number, {**point, "seed": config.seed}, record, workers), flush=True)
+
+
+def train_trial(config, dataset, test_each_epoch):
+    """Train and test one config: the run record a trial stores, the same as a run folder's run.json."""
+    import keras
+
+    from digits import training
+
+    keras.backend.clear_session()  # one worker trains many models: free the previous ones
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a new model per trial retraces; that is expected
+    return training.train(config, dataset, test_each_epoch=test_each_epoch, verbose=False).record(dataset)
+
+
+def objective(record):
+    """The value a study maximizes: the validation accuracy, so that nothing in a study (its best
+    trial, a dashboard's ranking) chooses on the test set. NaN, which Optuna refuses, counts as 0."""
+    accuracy = record["validation"]["accuracy"]
+    return accuracy if math.isfinite(accuracy) else 0.0
+
+
+def run_trial(study, trial, config, dataset, test_each_epoch):
+    """Train a claimed point and complete its trial; None if it ended otherwise (error, lost claim)."""
+    try:
+        with Heartbeat(trial):
+            record = train_trial(config, dataset, test_each_epoch)
+    except KeyboardInterrupt:
+        ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
+        withdraw(study, trial, "interrupted", True)
+        raise
+    except Exception as error:  # e.g. out of memory: recorded, and the point is tried again
+        withdraw(study, trial, "error", f"{type(error).__name__}: {first_line(error)}")
+        print(f"trial {trial.number} failed: {type(error).__name__}: {first_line(error)}", flush=True)
+        return None
+    try:
+        if withdrawn_for_duplicate(study, trial, trial.user_attrs["key"]):
+            return None
+        for name, value in record.items():
+            trial.set_user_attr(name, value)
+        study.tell(trial, objective(record))
+    except TRIAL_ALREADY_FINISHED:
+        return None  # marked dead while it trained (e.g. the machine slept): the point went to another
+    return record
+
+
+def progress_line(study, points, number, point, record, workers):
+    """E.g. '[3/8] trial 5: dropout=0.2 seed=1: validation 97.10%, test 97.35%, train 96.80%, 74 s; about 6 min left'."""
+    state = read_grid_state(study, points)
+    done, total = len(state.complete), len(points)
+    seconds = [t.user_attrs.get("seconds", 0) for t in state.complete.values()]
+    left = (total - done - len(state.failed)) * (sum(seconds) / len(seconds)) / max(workers, len(state.running), 1)
+    scores = ", ".join(f"{part} {record[part]['accuracy']:.2%}" for part in ("validation", "test", "train"))
+    note = " (diverged)" if record["diverged"] else ""
+    settings = " ".join(f"{name}={value}" for name, value in point.items())
+    return (f"[{done}/{total}] trial {number}: {settings}: {scores}{note}, {record['seconds']:.0f} s; "
+            f"about {format_duration(left)} left")
+
+
+def format_duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan_workers(workers, threads, runs_left, cores=None):
+    """(worker processes, TensorFlow threads per worker) for --workers N|auto and --threads.
+
+    The cores are shared out: N workers get cores // N threads each, unless --threads says.
+    'auto' runs one single-threaded worker per core, never more workers than runs left:
+    one small network cannot keep several cores busy, so separate workers finish more
+    trials per hour once started (bench/sweep_workers.py measures it; the README gives
+    the figures). Each spawned worker pays TensorFlow's start-up once, which only sweeps
+    of a few minutes notice.
+    """
+    cores = cores or hardware.usable_cores()
+    if workers == "auto":
+        workers = max(1, min(cores, runs_left))
+    return workers, threads or max(1, cores // workers)
+
+
+def worker_process(sweep, workers):
+    """Entry point of a spawned worker: Ctrl-C and SIGTERM withdraw the running trial, then exit."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        run_worker(sweep, workers)
+    except KeyboardInterrupt:
+        pass
+
+
+def ignore_stop_signals():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run_sweep(sweep, workers):
+    """Run the sweep here with `workers` processes (1: in this process). Returns the final GridState.
+
+    Ctrl-C reaches every process of the terminal's group; a `kill` (SIGTERM) reaches only
+    this one, which passes it on to its workers, so each withdraws its trial either way.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if workers == 1:
+        run_worker(sweep)
+    else:
+        context = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow
+        processes = [context.Process(target=worker_process, args=(sweep, workers)) for _ in range(workers)]
+        for process in processes:
+            process.start()
+        try:
+            for process in processes:
+                process.join()
+        except KeyboardInterrupt:
+            ignore_stop_signals()
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: the worker withdraws its trial and exits
+            for process in processes:
+                process.join(timeout=60)
+            raise
+    study = optuna.load_study(study_name=sweep.study_name, storage=open_storage(sweep.storage))
+    return read_grid_state(study, sweep.points())
