@@ -1,6 +1,7 @@
 """Teach the network your own handwritten digits, and let it read them (the report's section 6.2).
 
     python add_own_digits.py --data ../shared/mnist-first24k        # train on MNIST + data/train/<digit>/*
+    python add_own_digits.py train --help                           # each command lists its own flags
     python add_own_digits.py --model models/cnn --fine-tune-epochs 3 --repeat 20
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
     python add_own_digits.py predict --model models/cnn --json data/validation/*/*
@@ -26,48 +27,74 @@ import numpy as np
 
 from digits import cli
 from digits.config import load_config
-from digits.data import load_mnist, to_inputs, to_one_hot
+from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
-from digits.runs import RunFolder, data_summary, find_model_file, provenance
+from digits.runs import RunFolder, find_model_file
+
+FINE_TUNE_EPOCHS = 3
+# What a saved model brings with it when training continues from it (--model): flags that set
+# these are refused there rather than silently dropped.
+KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "optimizer")
 
 
-def build_train_parser():
+def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="train (the default when none is named), predict or draw")
+    add_train_arguments(commands.add_parser(
+        "train", help="train on MNIST plus your digits, or continue a saved model on them",
+        description="Train on MNIST plus your digits in --train-dir, or continue a saved model (--model) on them; "
+        "report accuracy on MNIST's test set and on your --validation-dir, before and after."))
+    add_predict_arguments(commands.add_parser(
+        "predict", help="read digits from image files with a saved model",
+        description="Read digits from image files with a saved model."))
+    add_draw_arguments(commands.add_parser(
+        "draw", help="a local page to draw digits, watch the network read them, and save them",
+        description="Serve a local page to draw digits, watch the network read them, and save them as training data."))
+    return parser
+
+
+def add_train_arguments(parser):
     own = parser.add_argument_group("your digits")
     own.add_argument("--train-dir", default="data/train", metavar="DIR", help="training images in DIR/<digit>/ (default: %(default)s)")
     own.add_argument("--validation-dir", default="data/validation", metavar="DIR", help="validation images in DIR/<digit>/ (default: %(default)s)")
-    own.add_argument("--repeat", type=int, default=1, metavar="K", help="add each of your training images K times (default: %(default)s)")
-    own.add_argument("--model", metavar="RUN", help="continue training this saved model (a run folder or .keras/.h5) instead of a new one")
-    own.add_argument("--fine-tune-epochs", type=int, default=3, metavar="K", help="epochs when continuing a --model (default: %(default)s)")
+    own.add_argument("--repeat", type=cli.positive_int, default=1, metavar="K", help="add each of your training images K times (default: %(default)s)")
+    own.add_argument(
+        "--model", metavar="RUN",
+        help="continue training this saved model (a run folder or .keras/.h5) instead of a new one; it keeps its "
+        "network and optimizer, and takes its data and other settings from its run.json unless flags say otherwise",
+    )
+    own.add_argument("--fine-tune-epochs", type=cli.positive_int, metavar="K",
+                     help=f"epochs when continuing a --model (default: {FINE_TUNE_EPOCHS})")
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="models/own-digits", metavar="DIR", help="run folder to write (default: %(default)s)")
-    output.add_argument("--figures", default="figures", metavar="DIR", help="folder for the figure of your digits (default: %(default)s)")
-    return parser
+    output.add_argument("--overwrite", action="store_true", help="replace the finished run in --out (refused without it)")
+    output.add_argument("--figures", metavar="DIR", help="folder for the figure of your digits (default: the run folder)")
 
 
-def build_predict_parser():
-    parser = cli.ArgumentParser(prog="add_own_digits.py predict", description="Read digits from image files with a saved model.")
+def add_predict_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
     parser.add_argument("--model", required=True, metavar="RUN", help="a run folder or a .keras/.h5 model")
     parser.add_argument("--json", action="store_true", help='one JSON object per file: {"file", "digit", "probability", ...}')
-    return parser
 
 
-def build_draw_parser():
-    parser = cli.ArgumentParser(
-        prog="add_own_digits.py draw",
-        description="Serve a local page to draw digits, watch the network read them, and save them as training data.",
-    )
+def add_draw_arguments(parser):
     parser.add_argument("--model", default="models/cnn", metavar="RUN", help="a run folder or a .keras/.h5 model (default: %(default)s)")
     parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/<digit>/ and DIR/validation/<digit>/ (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
-    return parser
+
+
+def with_default_command(argv):
+    """`add_own_digits.py --model RUN` means `add_own_digits.py train --model RUN`."""
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        return ["train", *argv]
+    return argv
 
 
 def report_folder(name, folder):
@@ -81,84 +108,96 @@ def accuracy_line(label, model_scores):
     return f"{label}: " + ", ".join(f"{name} {score:.2%}" for name, score in model_scores.items())
 
 
-def scores(model, mnist_test, own_validation):
+def scores(model, dataset, own_validation):
     """Accuracy on MNIST's test set and on the person's validation images, separately."""
     from digits.model import predict_probabilities
 
     result = {}
-    for name, (images, labels) in (("MNIST test", mnist_test), ("your validation images", own_validation)):
+    for name, images, labels in (("MNIST test", dataset.test_images, dataset.test_labels),
+                                 ("your validation images", own_validation.images, own_validation.labels)):
         if len(labels):
             predicted = predict_probabilities(model, to_inputs(images)).argmax(axis=1)
             result[name] = float(np.mean(predicted == labels))
     return result
 
 
-def train_main(argv):
-    parser = build_train_parser()
-    args, config = cli.parse_config(parser, argv)
-    if args.repeat < 1 or args.fine_tune_epochs < 1:
-        raise InputError("--repeat and --fine-tune-epochs must be at least 1")
+def training_config(args):
+    """The RunConfig of the training: a new model's from the flags, or a continued model's from its
+    run.json with the flags given over it. A flag that cannot apply to a saved model is refused."""
+    given = cli.given_settings(args)
+    if not args.model:
+        if args.fine_tune_epochs is not None:
+            raise InputError("--fine-tune-epochs goes with --model; a new model trains for --epochs")
+        return cli.config_from(args), None
+    if "epochs" in given:
+        raise InputError("--epochs is for a new model; a continued --model trains for --fine-tune-epochs")
+    for name in KEPT_BY_A_SAVED_MODEL:
+        if name in given:
+            raise InputError(f"--{name.replace('_', '-')} cannot change a saved model (--model keeps its network "
+                             "and optimizer); leave it out, or train a new model without --model")
+    model_file = find_model_file(args.model)
+    saved = RunFolder(model_file.parent).run_json
+    config = cli.config_from(args, base=load_config(saved) if saved.is_file() else None)
+    return replace(config, epochs=args.fine_tune_epochs or FINE_TUNE_EPOCHS), model_file
+
+
+def train_main(args):
+    config, model_file = training_config(args)
+    run = RunFolder(args.out)
+    run.refuse_to_replace(args.overwrite)
     own_train, own_validation = read_digit_folders(args.train_dir), read_digit_folders(args.validation_dir)
     report_folder(args.train_dir, own_train)
     report_folder(args.validation_dir, own_validation)
     skipped = len(own_train.skipped) + len(own_validation.skipped)
     if not len(own_train.labels) and not len(own_validation.labels):
         raise InputError(f"no usable images in {args.train_dir} or {args.validation_dir} ({skipped} skipped)")
+    dataset = load_dataset(config.data, config.limit)
+    training_set = dataset.with_extra_training(np.repeat(own_train.images, args.repeat, axis=0),
+                                               np.repeat(own_train.labels, args.repeat))
 
-    (x_train, y_train), (x_test, y_test) = load_mnist(config.data, config.limit)
-    x_all = np.concatenate([x_train, np.repeat(own_train.images, args.repeat, axis=0)])
-    y_all = np.concatenate([y_train, np.repeat(own_train.labels, args.repeat)])
+    from digits import training
+    from digits.model import load_trained_model
 
-    from digits import plots, training
-    from digits.model import as_float32, load_trained_model, predict_probabilities
-
-    if args.model:
-        model_file = find_model_file(args.model)
-        model = load_trained_model(model_file)
-        saved = model_file.parent / "run.json"
-        config = replace(load_config(saved) if saved.is_file() else config, data=config.data, limit=config.limit,
-                         epochs=args.fine_tune_epochs)
-        before = scores(model, (x_test, y_test), (own_validation.images, own_validation.labels))
+    before = scores(load_trained_model(model_file), dataset, own_validation) if model_file else None
+    if before:
         print(accuracy_line(f"Before ({model_file})", before))
-    else:
-        before = None
-        model = training.new_model(config)
-
-    run = RunFolder(args.out)
-    run.start(config, resume=False)
-    history = training.fit(model, config, to_inputs(x_all), to_one_hot(y_all), run)
-    model = as_float32(model, config)
-    after = scores(model, (x_test, y_test), (own_validation.images, own_validation.labels))
-    record = {
-        "config": config.to_dict(),
-        "data": data_summary(config.data, x_train, y_train, x_test, y_test),
-        "own_digits": {
-            "train_dir": args.train_dir, "validation_dir": args.validation_dir, "repeat": args.repeat,
-            "train_counts": own_train.counts(), "validation_counts": own_validation.counts(),
-            "skipped": own_train.skipped + own_validation.skipped, "continued_from": args.model,
-        },
-        "history": history,
-        "accuracy_before": before,
-        "accuracy_after": after,
-        "provenance": provenance(),
+    result = training.train(config, training_set, start_from=model_file)
+    result.raise_if_diverged()
+    after = scores(result.model, dataset, own_validation)
+    record = result.record(training_set)
+    record["own_digits"] = {
+        "train_dir": args.train_dir, "validation_dir": args.validation_dir, "repeat": args.repeat,
+        "train_counts": own_train.counts(), "validation_counts": own_validation.counts(),
+        "skipped": own_train.skipped + own_validation.skipped, "continued_from": args.model,
     }
-    run.save(model, record)
-
-    shown = own_validation if len(own_validation.labels) else own_train
-    probabilities = predict_probabilities(model, to_inputs(shown.images))
-    figure = plots.save_own_digits(
-        [thumbnail(path) for path in shown.paths[:48]], shown.images, shown.labels, probabilities,
-        f"{args.figures}/own_digits.png", f"Your digits as given and as the network sees them ({args.out})",
-    )
-    print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.record.name}; figure {figure}")
+    record["accuracy_before"], record["accuracy_after"] = before, after
+    run.save(result.model, record)
+    figure = save_own_digits_figure(result.model, own_train, own_validation, args, run)
+    print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.run_json.name}; figure {figure}")
     print(accuracy_line("After", after))
     if skipped:
         print(f"{skipped} file(s) or folder(s) skipped")
+    print(f"Read with it: python add_own_digits.py draw --model {run.path}")
     return 0
 
 
-def predict_main(argv):
-    args = build_predict_parser().parse_args(argv)
+def save_own_digits_figure(model, own_train, own_validation, args, run):
+    """The person's validation images (else training images) as given and as read by the trained model."""
+    from digits import plots
+    from digits.model import predict_probabilities
+
+    shown, name, folder = ((own_validation, "validation", args.validation_dir) if len(own_validation.labels)
+                           else (own_train, "training", args.train_dir))
+    probabilities = predict_probabilities(model, to_inputs(shown.images))
+    count = min(len(shown.labels), plots.OWN_DIGITS_SHOWN)
+    return plots.save_own_digits(
+        [thumbnail(path) for path in shown.paths[:count]], shown.images, shown.labels, probabilities,
+        f"{args.figures or run.path}/own_digits.png",
+        f"Your {name} images ({folder}, {count} of {len(shown.labels)}): as given and as {run.path} reads them",
+    )
+
+
+def predict_main(args):
     model_file = find_model_file(args.model)
     images, readable, skipped = [], [], 0
     for path in args.files:
@@ -186,8 +225,7 @@ def predict_main(argv):
     return 0
 
 
-def draw_main(argv):
-    args = build_draw_parser().parse_args(argv)
+def draw_main(args):
     from digits import draw_app
 
     reader = draw_app.Reader(args.model)
@@ -203,7 +241,8 @@ def draw_main(argv):
         if args.open:
             import webbrowser
 
-            webbrowser.open(url)
+            if not webbrowser.open(url):
+                print("No web browser found to open it: open the address above in one yourself.", flush=True)
 
     try:
         draw_app.serve(app, args.host, args.port, ready)
@@ -213,12 +252,8 @@ def draw_main(argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "predict":
-        return predict_main(argv[1:])
-    if argv and argv[0] == "draw":
-        return draw_main(argv[1:])
-    return train_main(argv[1:] if argv and argv[0] == "train" else argv)
+    args = build_parser().parse_args(with_default_command(sys.argv[1:] if argv is None else list(argv)))
+    return {"train": train_main, "predict": predict_main, "draw": draw_main}[args.command](args)
 
 
 if __name__ == "__main__":

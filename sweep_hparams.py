@@ -8,42 +8,42 @@
 Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64,
 15 epochs): dropout (with SGD, Figure 4), optimizer (Table 1), epochs (one long run tested
 after every epoch, Figures 9 and 10), batch_size (Figure 11), learning_rate (section 5.3),
-all, and custom grids. Every run holds out the last tenth of its training images and
-records its validation accuracy beside the test accuracy. Results go to an Optuna study
-per experiment in results/report/sweeps.log, where the reproduction's own runs ship
-(--storage for another journal, SQLite or PostgreSQL). Rerunning the same command after
-Ctrl-C, a crash or a reboot continues: finished runs are never repeated; runs cut off are
-run again.
-Workers on several machines share a study through --storage postgresql://...; every point
-is completed exactly once.
+all, and custom grids. Every run holds out the last tenth of its training images; the
+study optimizes the accuracy on them, and the test accuracy is recorded beside it.
+Results go to an Optuna study per experiment in results/report/sweeps.log, where the
+reproduction's own runs ship (--storage for another journal, SQLite or PostgreSQL), and
+the tables and figures beside the storage (--out to choose). Rerunning the same command
+after Ctrl-C, a crash or a reboot continues: finished runs are never repeated; runs cut
+off are run again. Workers on several machines share a study through
+--storage postgresql://...; every point is completed exactly once.
 """
 
 import argparse
+from pathlib import Path
 
 from digits import cli
-from digits.config import RunConfig
-from digits.data import load_mnist
+from digits.data import load_dataset
 from digits.errors import InputError
-from digits.experiments import (
-    MAX_EPOCHS, SWEEP_VALIDATION_SPLIT, custom_experiment, grid_from_file, grid_from_text, key, report_experiments,
-    runs, study_name,
+from digits.sweeps.experiments import (
+    MAX_EPOCHS, SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
 )
-
-EXPERIMENTS = ("dropout", "optimizer", "epochs", "batch_size", "learning_rate")
+from digits.sweeps.grids import grid_from_file, grid_from_text
 
 
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "experiment", choices=(*EXPERIMENTS, "all", "custom", "report"),
+        "experiment", choices=(*report_experiments(), "all", "custom", "report"),
         help="what to sweep; 'report' only rebuilds the tables and figures from the storage",
     )
     cli.add_data_arguments(parser)
     sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--seeds", type=int, default=1, metavar="N", help="runs per grid point, seeds 1..N (default: %(default)s)")
-    sweep.add_argument("--epochs", type=int, metavar="N", help="override every grid's epoch count, e.g. 1 for a quick check")
+    sweep.add_argument("--seeds", type=cli.positive_int, default=1, metavar="N",
+                       help="runs per grid point, seeds 1..N (default: %(default)s)")
+    sweep.add_argument("--epochs", type=cli.positive_int, metavar="N",
+                       help="override every grid's epoch count, the epochs experiment's included, e.g. 1 for a quick check")
     sweep.add_argument(
-        "--max-epochs", type=int, default=50, metavar="N",
+        "--max-epochs", type=cli.positive_int, default=50, metavar="N",
         help=f"length of the epochs experiment's one long run, up to {MAX_EPOCHS} (default: %(default)s)",
     )
     sweep.add_argument("--grid", metavar="SPEC", help='custom grid, e.g. "dropout=0.1,0.3 optimizer=sgd,adam filters=32-32-32,64-64-64"')
@@ -55,9 +55,9 @@ def build_parser():
         "machines with a shared --storage to add theirs",
     )
     sweep.add_argument(
-        "--validation-split", type=float, default=SWEEP_VALIDATION_SPLIT, metavar="FRACTION",
-        help="hold out this last fraction of the training images in every run and record its accuracy beside "
-        "the test accuracy, to choose settings without the test set (default: %(default)s)",
+        "--validation-split", type=validation_fraction, metavar="FRACTION",
+        help="hold out this last fraction of the training images in every run; the study optimizes the accuracy "
+        f"on it, so settings are chosen without the test set (default: {SWEEP_VALIDATION_SPLIT})",
     )
     cli.add_speed_arguments(parser, "TensorFlow threads per worker (default: the cores shared out among the workers)")
     storage = parser.add_argument_group("storage and report")
@@ -67,8 +67,12 @@ def build_parser():
         "committed runs), sqlite:///FILE.db, or "
         "postgresql://USER:PASSWORD@HOST/DB to share one study between machines",
     )
-    storage.add_argument("--out", default="results/report", metavar="DIR", help="folder for the tables and figures (default: %(default)s)")
-    storage.add_argument("--report-only", action="store_true", help="rebuild the named experiment's tables and figures without training")
+    storage.add_argument(
+        "--out", metavar="DIR",
+        help="folder for the tables, figures and README.md (default: the storage file's folder, e.g. results/report "
+        "for the default storage; results/DB for a database server)",
+    )
+    storage.add_argument("--report-only", action="store_true", help="rebuild the tables and figures without training")
     return parser
 
 
@@ -76,6 +80,17 @@ def workers_count(text):
     if text == "auto":
         return text
     return cli.positive_int(text)
+
+
+def validation_fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction above 0 and below 1 (a sweep chooses by the accuracy on it), got {text!r}")
+    return value
 
 
 def chosen_experiments(args):
@@ -86,56 +101,73 @@ def chosen_experiments(args):
     if args.grid or args.grid_file:
         raise InputError("--grid and --grid-file go with the custom experiment")
     experiments = report_experiments(args.max_epochs)
-    names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
-    return [experiments[name] for name in names]
+    return list(experiments.values()) if args.experiment == "all" else [experiments[args.experiment]]
+
+
+def planned_sweeps(args, base):
+    """(experiment, its runs, its study's name) for each experiment the command line asks for.
+
+    `base` holds the flags given over the sweeps' baseline; --epochs, when given, applies to
+    every grid, the epochs experiment's own long run included."""
+    return [(experiment, runs(experiment, base, args.seeds, args.epochs), study_name(experiment, base, args.epochs))
+            for experiment in chosen_experiments(args)]
+
+
+def run_experiment(storage, args, experiment, grid, name):
+    """Run one experiment's grid in its study with this machine's workers; 130 if stopped."""
+    from digits.sweeps import claims, storage as storages, workers
+    from digits.sweeps.keys import key
+
+    study = storages.load_or_create_study(storage, name)
+    storages.register_grid(study, experiment, grid)
+    keys = {key(config) for config, _ in grid}
+    before = claims.read_grid_state(study, keys)
+    count, threads = workers.plan_workers(args.workers, args.threads, len(keys) - len(before.complete))
+    print(
+        f"Sweep {name!r}: {experiment.description}; {len(experiment.points)} points x {args.seeds} seed(s) = "
+        f"{len(grid)} runs, {len(before.complete)} already done; {count} worker(s) here, "
+        f"{threads} thread(s) each; storage {storages.redacted(args.storage or storages.DEFAULT_STORAGE)}",
+        flush=True,
+    )
+    try:
+        after = workers.run_sweep(workers.Sweep(args.storage, name, experiment, tuple(grid), threads), count)
+    except KeyboardInterrupt:
+        print("\nStopped. Finished runs are saved; run the same command again to continue.")
+        return 130
+    print(f"{name}: {len(after.complete)} of {len(grid)} runs complete"
+          + (f"; {len(after.failed)} given up after repeated errors" if after.failed else ""))
+    return 0
+
+
+def print_report(storage, out, names=None):
+    """Rebuild every study's tables and figures and the README in `out`; print the sections of `names` (None: all)."""
+    from digits.sweeps.report import write_report
+
+    sections = write_report(storage, out)
+    for name in sections if names is None else names:
+        print(sections.get(name) or f"## {name}\n\nNo runs stored yet.\n")
+    print(f"Tables, figures and README.md in {out}/")
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    # Optuna and the sweep engine load only now, so that --help answers at once.
-    from digits import sweep_report, sweeps
+    # Optuna, the sweep engine and the figures load only now, so that --help answers at once.
+    from digits.sweeps.storage import default_out, open_storage
 
-    storage = sweeps.open_storage(args.storage)
+    storage = open_storage(args.storage)
+    out = Path(args.out) if args.out else default_out(args.storage)
     if args.experiment == "report":
-        text, _ = sweep_report.write_report(storage, args.out)
-        print(text)
+        print_report(storage, out)
         return 0
-
-    base = RunConfig(data=cli.data_path(args.data), limit=args.limit, epochs=args.epochs or RunConfig.epochs,
-                     validation_split=args.validation_split, precision=args.precision, xla=args.xla)
-    experiments = [(experiment, runs(experiment, base, args.seeds)) for experiment in chosen_experiments(args)]
-    names = [study_name(experiment, base) for experiment, _ in experiments]
-    if args.report_only:
-        text, _ = sweep_report.write_report(storage, args.out, names)
-        print(text)
-        return 0
-    load_mnist(base.data, base.limit)  # fail on bad data here, not in every worker
-
-    for (experiment, grid), name in zip(experiments, names):
-        study = sweeps.load_or_create_study(storage, name)
-        sweeps.register_grid(study, experiment, grid)
-        keys = {key(config) for config, _ in grid}
-        before = sweeps.grid_status(study, storage, keys)
-        workers, threads = sweeps.plan_workers(args.workers, args.threads, len(keys) - len(before.complete))
-        sweep = sweeps.Sweep(args.storage, name, experiment, tuple(grid), threads)
-        print(
-            f"Sweep {name!r}: {experiment.description}; {len(experiment.points)} points x {args.seeds} seed(s) = "
-            f"{len(grid)} runs, {len(before.complete)} already done; {workers} worker(s) here, "
-            f"{threads} thread(s) each; storage {sweeps.redacted(args.storage or sweeps.DEFAULT_STORAGE)}",
-            flush=True,
-        )
-        try:
-            after = sweeps.run_sweep(sweep, workers)
-        except KeyboardInterrupt:
-            print("\nStopped. Finished runs are saved; run the same command again to continue.")
-            return 130
-        print(f"{name}: {len(after.complete)} of {len(grid)} runs complete"
-              + (f"; {len(after.failed)} given up after repeated errors" if after.failed else ""))
-
-    text, _ = sweep_report.write_report(storage, args.out, names)
-    print(text)
-    print(f"Tables and figures in {args.out}/")
+    base = cli.config_from(args, SWEEP_BASE)
+    planned = planned_sweeps(args, base)
+    if not args.report_only:
+        load_dataset(base.data, base.limit)  # fail on bad data here, not in every worker
+        for experiment, grid, name in planned:
+            if run_experiment(storage, args, experiment, grid, name):
+                return 130
+    print_report(storage, out, [name for _, _, name in planned])
     return 0
 
 

@@ -87,6 +87,8 @@ def centred_by_mass(digit):
 
 def read_digit_image(path):
     """One image file -> 28x28 uint8 in MNIST's format; InputError naming the file if it cannot be."""
+    if Path(path).is_dir():
+        raise InputError(f"{path}: a folder, not an image file (add_own_digits.py train reads folders of digits)")
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later

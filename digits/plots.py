@@ -242,33 +242,43 @@ def save_mistakes(images, wrong, path, title, columns=8, rows=5):
     return save(fig, path)
 
 
-def accuracy_bands(points, part):
-    """Mean and standard deviation (0 for one seed) of an accuracy over each point's seeds, in percent."""
+# The parts of a sweep's runs, as the sweep figures draw them: legend label, colour, marker, line style.
+SWEEP_PARTS = {
+    "train": ("train", "tab:blue", "o", "--"),
+    "validation": ("validation", "tab:green", "^", ":"),
+    "test": ("test", "tab:red", "s", "-"),
+}
+
+
+def accuracy_bands(per_point):
+    """Mean and standard deviation (0 for one seed), in percent, of each point's accuracies over its seeds."""
     means, stds = [], []
-    for point in points:
-        values = [100 * value for value in point.values(part)]
+    for values in per_point:
+        values = [100 * value for value in values]
         means.append(np.mean(values))
         stds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
     return np.array(means), np.array(stds)
 
 
-def seeds_label(points):
-    counts = sorted({len(point.trials) for point in points})
+def seeds_label(per_point):
+    """'3 seeds', '1 seed' or '1-3 seeds': how many seeds each point has."""
+    counts = sorted({len(values) for values in per_point})
     return f"{counts[0]} seed{'s' if counts[0] > 1 else ''}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds"
 
 
-def save_sweep_axis(points, parameter, path, title):
-    """Train and test accuracy against one swept setting (the report's Figures 4 and 11), with
-    error bars of one standard deviation over seeds."""
-    points = sorted(points, key=lambda point: point.settings[parameter])
-    x = [point.settings[parameter] for point in points]
+def save_sweep_axis(x, accuracies, parameter, path, title):
+    """Train, validation and test accuracy against one swept setting (the report's Figures 4 and 11),
+    with error bars of one standard deviation over seeds.
+
+    x: the setting's values, ascending; accuracies: {part: each point's accuracies (0-1) over its
+    seeds}, for any of "train", "validation" and "test".
+    """
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    for part, colour, marker in (("train", "tab:blue", "o"), ("validation", "tab:green", "^"), ("test", "tab:red", "s")):
-        if not all(point.has(part) for point in points):
-            continue
-        means, stds = accuracy_bands(points, part)
-        ax.errorbar(x, means, yerr=stds, color=colour, marker=marker, capsize=4, label=f"{part} accuracy")
+    for part, per_point in accuracies.items():
+        label, colour, marker, _ = SWEEP_PARTS[part]
+        means, stds = accuracy_bands(per_point)
+        ax.errorbar(x, means, yerr=stds, color=colour, marker=marker, capsize=4, label=f"{label} accuracy")
     if parameter == "batch_size":
         ax.set_xscale("log", base=2)
         ax.set_xticks(x, [str(value) for value in x])
@@ -276,54 +286,56 @@ def save_sweep_axis(points, parameter, path, title):
         ax.set_xticks(x)
     ax.set_xlabel(parameter.replace("_", " "))
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
-    ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
+    ax.set_title(f"{title}\n({seeds_label(next(iter(accuracies.values())))} per point)", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return save(fig, path)
 
 
-def save_learning_rate_sweep(points, path, title):
+def save_learning_rate_sweep(curves, path, title):
     """Test (solid), validation (dotted) and train (dashed) accuracy against the learning rate, one
-    colour per optimizer."""
+    colour per optimizer.
+
+    curves: {optimizer: (learning rates ascending, {part: each rate's accuracies (0-1) over its seeds})}.
+    """
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
-    optimizers = list(dict.fromkeys(point.settings["optimizer"] for point in points))
-    for colour, optimizer in zip(("tab:blue", "tab:orange", "tab:green"), optimizers):
-        mine = sorted((p for p in points if p.settings["optimizer"] == optimizer), key=lambda p: p.settings["learning_rate"])
-        rates = [point.settings["learning_rate"] for point in mine]
-        for part, style in (("test", "-"), ("validation", ":"), ("train", "--")):
-            if not all(point.has(part) for point in mine):
-                continue
-            means, stds = accuracy_bands(mine, part)
-            ax.errorbar(rates, means, yerr=stds, color=colour, linestyle=style, marker="o", markersize=4, capsize=3,
-                        label=f"{optimizer}, {part}")
+    for colour, (optimizer, (rates, accuracies)) in zip(("tab:blue", "tab:orange", "tab:green"), curves.items()):
+        for part in ("test", "validation", "train"):
+            if part in accuracies:
+                means, stds = accuracy_bands(accuracies[part])
+                ax.errorbar(rates, means, yerr=stds, color=colour, linestyle=SWEEP_PARTS[part][3], marker="o",
+                            markersize=4, capsize=3, label=f"{optimizer}, {part}")
     ax.set_xscale("log")
     ax.set_ylim(bottom=max(0, ax.get_ylim()[0]))
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
-    ax.set_title(f"{title}\n({seeds_label(points)} per point)", fontsize=11)
+    every_point = [values for _, accuracies in curves.values() for values in next(iter(accuracies.values()))]
+    ax.set_title(f"{title}\n({seeds_label(every_point)} per point)", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize=9, ncols=len(optimizers))
+    ax.legend(loc="best", fontsize=9, ncols=len(curves))
     return save(fig, path)
 
 
-def save_epoch_curves(trials, metric, path, title):
-    """A metric per epoch for training, validation (when held out) and test: one thin line per
-    seed and their mean, thick (the report's Figures 9 and 10)."""
+def save_epoch_curves(histories, metric, path, title):
+    """A metric per epoch for training, validation (when held out) and test (when recorded): one
+    thin line per seed and their mean, thick (the report's Figures 9 and 10).
+
+    histories: one per seed, each {"loss": [...], "val_loss": [...], "test_loss": [...], ...} by epoch.
+    """
     scale = 100 if metric == "accuracy" else 1
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
-    for part, colour in (("", "tab:blue"), ("val_", "tab:green"), ("test_", "tab:red")):
-        curves = [np.array(trial.user_attrs["history"][part + metric]) * scale for trial in trials
-                  if part + metric in trial.user_attrs["history"]]
+    for prefix, part, name in (("", "train", "training"), ("val_", "validation", "validation"), ("test_", "test", "test")):
+        colour = SWEEP_PARTS[part][1]
+        curves = [np.array(history[prefix + metric]) * scale for history in histories if prefix + metric in history]
         if not curves:
             continue
-        epochs = np.arange(1, len(curves[0]) + 1)
+        epochs = np.arange(1, max(len(curve) for curve in curves) + 1)
         for curve in curves:
             ax.plot(epochs[: len(curve)], curve, color=colour, alpha=0.35, linewidth=0.8)
         length = min(len(curve) for curve in curves)
         mean = np.mean([curve[:length] for curve in curves], axis=0)
-        name = {"": "training", "val_": "validation", "test_": "test"}[part]
         ax.plot(epochs[:length], mean, color=colour, linewidth=2,
                 label=f"{name}, mean of {len(curves)} seeds" if len(curves) > 1 else name)
     ax.set_xlabel("epoch")
@@ -338,7 +350,10 @@ def save_epoch_curves(trials, metric, path, title):
     return save(fig, path)
 
 
-def save_own_digits(originals, converted, labels, probabilities, path, title, limit=48):
+OWN_DIGITS_SHOWN = 48  # at most this many of a person's digits in one figure
+
+
+def save_own_digits(originals, converted, labels, probabilities, path, title, limit=OWN_DIGITS_SHOWN):
     """The report's Figure 12 and more: each image as given and as the network sees it (28x28),
     with the true digit, the digit read and its probability; misreadings in red."""
     count = min(len(converted), limit)

@@ -15,7 +15,7 @@ from digits import hardware
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.model import PREDICTION_BATCH_SIZE, as_float32, compile_cnn
+from digits.model import PREDICTION_BATCH_SIZE, as_float32, compile_cnn, load_trained_model
 from digits.runs import provenance
 
 
@@ -184,8 +184,9 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
 
     The one way from a config to a trained and tested model: train_cnn.py, every sweep
     trial and the fine-tuning of add_own_digits.py all come through here. Seeds first, so
-    fine-tuning a saved model (`start_from`, which keeps its own network, precision and
-    optimizer state) repeats itself too. `run`, a started RunFolder, gets a checkpoint
+    fine-tuning a saved model (`start_from`, a model file, which keeps its own network,
+    precision and optimizer state) repeats itself too: the model is loaded after seeding,
+    because Keras seeds each dropout layer once, when the layer is made. `run`, a started RunFolder, gets a checkpoint
     after every epoch, to resume from; without one nothing is written. `test_each_epoch`
     records the test loss and accuracy after every epoch (the report's Figures 9 and 10).
     A loss that becomes NaN stops training and is reported as `diverged`, with the
@@ -193,7 +194,7 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     """
     started = time.perf_counter()
     seed_everything(config)
-    model = new_model(config) if start_from is None else continued(start_from, config)
+    model = new_model(config) if start_from is None else continued(load_trained_model(start_from), config)
     x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
     x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []

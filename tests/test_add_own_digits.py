@@ -70,7 +70,7 @@ def test_train_then_predict_end_to_end(own_digits, digits_npz):
     record = json.loads((own_digits / "models" / "own-digits" / "run.json").read_text())
     assert record["own_digits"]["repeat"] == 3 and record["own_digits"]["train_counts"]["0"] == 2
     assert set(record["accuracy_after"]) == {"MNIST test", "your validation images"}
-    with Image.open(own_digits / "figures" / "own_digits.png") as figure:
+    with Image.open(own_digits / "models" / "own-digits" / "own_digits.png") as figure:  # it goes with the run
         assert figure.width > 800
 
     files = sorted(str(path) for path in (own_digits / "data" / "validation").glob("*/*"))
@@ -105,3 +105,59 @@ def test_predict_with_no_readable_file_is_exit_code_2(tmp_path):
     Image.new("RGB", (30, 30), "white").save(tmp_path / "blank.png")
     result = add_own_digits("predict", "--model", tmp_path / "model.keras", tmp_path / "blank.png", cwd=tmp_path)
     assert result.returncode == 2 and "none of the 1 file(s) could be read" in result.stderr
+
+
+def saved_run(folder, **settings):
+    """A run folder as train_cnn.py leaves it, as far as parsing needs: run.json and a model file."""
+    from digits.config import RunConfig
+
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"config": RunConfig(**settings).to_dict()}))
+    (folder / "model.keras").write_bytes(b"")
+    return folder
+
+
+def training_config(*argv):
+    import add_own_digits
+
+    args = add_own_digits.build_parser().parse_args(add_own_digits.with_default_command(list(argv)))
+    return add_own_digits.training_config(args)[0]
+
+
+def test_flags_given_apply_to_the_fine_tuning_over_the_saved_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    run = saved_run(tmp_path / "run", data="saved.npz", batch_size=32, seed=3, filters=(8, 8))
+    config = training_config("--model", str(run), "--batch-size", "64")  # 64 is the default: given, it applies
+    assert (config.batch_size, config.seed, config.filters, config.data, config.epochs) == (64, 3, (8, 8), "saved.npz", 3)
+    config = training_config("train", "--model", str(run), "--fine-tune-epochs", "5", "--data", "other.npz")
+    assert (config.batch_size, config.epochs, config.data) == (32, 5, "other.npz")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "RUN", "--filters", "32,32"], "--filters cannot change a saved model"),
+    (["--model", "RUN", "--optimizer", "sgd"], "--optimizer cannot change a saved model"),
+    (["--model", "RUN", "--epochs", "2"], "--epochs is for a new model; a continued --model trains for --fine-tune-epochs"),
+    (["--fine-tune-epochs", "2"], "--fine-tune-epochs goes with --model"),
+    (["--repeat", "0"], "argument --repeat: expected a whole number of at least 1"),
+    (["predcit", "x.png"], "invalid choice: 'predcit'"),
+])
+def test_flags_that_cannot_apply_are_refused_in_one_line(tmp_path, argv, message):
+    saved_run(tmp_path / "RUN")
+    result = add_own_digits(*argv, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "models").exists()
+
+
+def test_each_command_lists_its_own_flags(tmp_path):
+    predict = add_own_digits("predict", "--help", cwd=tmp_path).stdout
+    train = add_own_digits("train", "--help", cwd=tmp_path).stdout
+    assert "--json" in predict and "--repeat" not in predict
+    assert "--repeat" in train and "--fine-tune-epochs" in train and "--json" not in train
+
+
+def test_predict_on_a_folder_says_it_is_a_folder(tmp_path):
+    (tmp_path / "digits").mkdir()
+    saved_run(tmp_path / "RUN")
+    result = add_own_digits("predict", "--model", "RUN", "digits", cwd=tmp_path)
+    assert "skipped digits: a folder, not an image file" in result.stderr

@@ -1,8 +1,14 @@
 """add_own_digits.py draw: the page's endpoints through Flask's test client, with a small real model."""
 
 import base64
+import functools
 import io
 import json
+from pathlib import Path
+import random
+import socket
+import urllib.request
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -10,19 +16,33 @@ import pytest
 
 from digits import draw_app
 from digits.config import RunConfig
+from digits.errors import InputError
 from digits.own_digits import read_digit_folders, to_mnist_format
+from harness import browser
 
 PORT = 8765
 HOST = f"127.0.0.1:{PORT}"
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def runs(tmp_path_factory):
+    """A models/ folder: two runs with a model, one whose model.keras is damaged, one with no model."""
     from digits.model import build_cnn
 
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    build_cnn(RunConfig(filters=(4, 4))).save(path)  # untrained: the endpoints, not the reading, are tested
-    return path
+    folder = tmp_path_factory.mktemp("models")
+    for name, filters in (("cnn", (4, 4)), ("own-digits", (4, 8))):
+        (folder / name).mkdir()
+        build_cnn(RunConfig(filters=filters)).save(folder / name / "model.keras")  # untrained: the endpoints are tested
+    (folder / "broken").mkdir()
+    (folder / "broken" / "model.keras").write_text("not a model")
+    (folder / "notes").mkdir()
+    (folder / "notes" / "notes.txt").write_text("no model here")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_file(runs):
+    return runs / "cnn" / "model.keras"
 
 
 @pytest.fixture
@@ -179,6 +199,75 @@ def test_reload_loads_the_model_file_again(client):
     assert answer.status_code == 200 and answer.get_json()["model"].endswith("model.keras")
 
 
+def test_the_state_lists_the_runs_that_hold_a_model_and_the_current_one(client, runs):
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["runs"] == ["broken", "cnn", "own-digits"] and state["run"] == "cnn"  # not notes/: no model
+    assert state["runs_dir"] == str(runs.resolve())
+
+
+def test_reload_switches_to_another_run_and_then_reloads_that_one(client, runs, tmp_path):
+    answer = post(client, "/reload", {"model": "own-digits"})
+    assert answer.status_code == 200, answer.get_json()
+    switched = answer.get_json()
+    assert switched["model"] == str(runs / "own-digits" / "model.keras") and switched["run"] == "own-digits"
+    assert client.get("/state", headers={"Host": HOST}).get_json()["model"] == switched["model"]
+    assert post(client, "/predict", {"image": drawing()[0]}).status_code == 200
+    again = post(client, "/reload", {}).get_json()  # no "model": the current run's file, again
+    assert again["model"] == switched["model"] and again["run"] == "own-digits"
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", [
+    "../cnn", "cnn/model.keras", "cnn/", "./cnn", "/etc", "nowhere", "notes", ".", "..", "", "CNN",
+    None, 1, True, ["cnn"], {"run": "cnn"},
+])
+def test_reload_refuses_anything_but_the_name_of_a_listed_run(client, runs, model_file, name):
+    answer = post(client, "/reload", {"model": name})
+    assert answer.status_code == 400 and '"model" must name a run folder' in answer.get_json()["error"]
+    assert client.get("/state", headers={"Host": HOST}).get_json()["model"] == str(model_file)
+
+
+def test_reload_refuses_a_path_even_to_a_run(client, runs, model_file):
+    answer = post(client, "/reload", {"model": str(runs / "own-digits")})
+    assert answer.status_code == 400 and "own-digits" in answer.get_json()["error"]  # the names it takes
+    assert client.get("/state", headers={"Host": HOST}).get_json()["model"] == str(model_file)
+
+
+def test_a_run_that_cannot_be_loaded_leaves_the_model_read_with(client, model_file):
+    answer = post(client, "/reload", {"model": "broken"})
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert "broken" in error and "not a Keras model" in error and "\n" not in error
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["model"] == str(model_file) and state["run"] == "cnn"
+    assert post(client, "/predict", {"image": drawing()[0]}).status_code == 200
+
+
+def test_runs_dir_can_be_given_and_a_model_outside_it_is_no_run(model_file, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    app = draw_app.create_app(StubReader(model_file), tmp_path / "data", PORT, runs_dir=elsewhere)
+    state = app.test_client().get("/state", headers={"Host": HOST}).get_json()
+    assert state["runs"] == [] and state["run"] is None and state["runs_dir"] == str(elsewhere)
+
+
+def test_a_port_in_use_is_one_input_error_naming_it(client):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError) as refused:
+            draw_app.serve(client.application, "127.0.0.1", port, on_ready=pytest.fail)
+    assert str(refused.value).startswith(f"cannot listen on 127.0.0.1:{port}: the port is in use")
+    assert "\n" not in str(refused.value)
+
+
+def test_the_server_listens_on_a_free_port_and_answers_its_own_host(client):
+    with browser.ServerThread(client.application) as server:
+        with urllib.request.urlopen(server.url + "state", timeout=10) as answer:
+            assert answer.status == 200 and json.load(answer)["run"] == "cnn"
+    assert client.application.extensions["draw"].port == int(server.url.rsplit(":", 1)[1].strip("/"))
+
+
 def run_draw(*args, cwd, python_flags=()):
     import subprocess
     import sys
@@ -199,3 +288,205 @@ def test_draw_with_no_model_is_one_line_and_exit_code_2(tmp_path):
     result = run_draw("--model", "nowhere", "--port", "0", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["add_own_digits.py: error: nowhere: no such file or folder"]
+
+
+# Random and malformed bodies ----------------------------------------------------------------------
+
+class StubReader:
+    """Reads every digit as a 3 without a model, so that hundreds of bodies post in seconds."""
+
+    def __init__(self, path):
+        self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
+
+    def probabilities(self, digit):
+        assert digit.shape == (28, 28) and digit.dtype == np.uint8
+        return np.eye(10)[3] * 0.9 + 0.01
+
+    def reload(self, path=None):
+        self.path = Path(path or self.path)
+
+
+def png_chunk(kind, data):
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def raw_png(width, height, depth=8, colour=0, rows=None, interlace=0, before_data=(), idat=None):
+    """A PNG written byte by byte, for what Pillow will not write (16-bit colour, odd headers and chunks)."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([depth, colour, 0, 0, interlace])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 1)
+    if rows is None:
+        rows = b"".join(b"\0" + bytes([255, 0][y % 2]) * (channels * width * max(depth, 8) // 8) for y in range(height))
+    data = zlib.compress(rows) if idat is None else idat
+    return (draw_app.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
+            + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
+
+
+def saved_png(image, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def with_size(png, width, height):
+    """The same PNG declaring another size in its header (checksum made right)."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + png[24:29]
+    return png[:8] + png_chunk(b"IHDR", header) + png[33:]
+
+
+@functools.cache
+def odd_pngs():
+    """PNGs the page never sends, that a decoder may read: each is read or refused, never a 500."""
+    one = drawing()[1]
+    ink = np.asarray(one.convert("L")) < 128
+    transparent = Image.new("RGBA", one.size, (0, 0, 0, 0))
+    transparent.putalpha(Image.fromarray((ink * 255).astype(np.uint8)))
+    palette = one.convert("P")
+    return {
+        "1x1 white": saved_png(Image.new("L", (1, 1), 255)), "1x1 black": saved_png(Image.new("L", (1, 1), 0)),
+        "16-bit grey": saved_png(Image.fromarray((~ink * 65535).astype(np.uint16))),
+        "16-bit RGBA": raw_png(8, 8, 16, 6), "16-bit grey, raw": raw_png(8, 8, 16, 0), "2-bit grey": raw_png(8, 8, 2, 0),
+        "palette": saved_png(palette), "palette with transparency": saved_png(palette, transparency=0),
+        "LA": saved_png(one.convert("LA")), "ink only opaque": saved_png(transparent),
+        "all transparent": saved_png(Image.new("RGBA", (50, 50), (0, 0, 0, 0))), "1-bit": saved_png(one.convert("1")),
+        "interlaced 1x1": raw_png(1, 1, interlace=1), "1024x1024": saved_png(Image.new("L", (1024, 1024), 255)),
+        "1024x1 line": saved_png(Image.new("L", (1024, 1), 0)), "1x1024 line": raw_png(1, 1024),
+        "garbage eXIf": raw_png(8, 8, before_data=[png_chunk(b"eXIf", b"MM\0*garbage")]),
+        "zTXt bomb": raw_png(8, 8, before_data=[png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"\0" * 20_000_000, 9))]),
+        "garbage iCCP": raw_png(8, 8, before_data=[png_chunk(b"iCCP", b"p\0\0" + zlib.compress(b"junk"))]),
+        "unknown chunks": raw_png(8, 8, before_data=[png_chunk(b"abCd", b"x"), png_chunk(b"ABCD", b"y")]),
+        "no IEND": saved_png(one)[:-12], "palette without PLTE": raw_png(8, 8, 8, 3),
+    }
+
+
+@functools.cache
+def broken_pngs():
+    """PNGs no page sends and no decoder can read as one still picture: each must be refused."""
+    good = saved_png(drawing()[1])
+    animated = io.BytesIO()
+    Image.new("L", (20, 20), 255).save(animated, "PNG", save_all=True,
+                                       append_images=[Image.new("L", (20, 20), 0)], duration=100)
+    bad_header_checksum = good[:29] + bytes(4) + good[33:]
+    return {
+        "signature only": draw_app.PNG_SIGNATURE, "signature and junk": draw_app.PNG_SIGNATURE + b"junk" * 20,
+        "truncated": good[: len(good) // 2], "bad header checksum": bad_header_checksum,
+        "zero width": with_size(good, 0, 280), "zero height": with_size(good, 280, 0),
+        "1025 wide": with_size(good, 1025, 10), "decompression bomb": with_size(good, 30000, 30000),
+        "4 billion a side": with_size(good, 2**32 - 1, 2**32 - 1), "larger than its data": with_size(good, 900, 900),
+        "animated": animated.getvalue(), "bit depth 3": raw_png(8, 8, 3, 0), "colour type 7": raw_png(8, 8, 8, 7),
+        "data not zlib": raw_png(8, 8, idat=b"not zlib at all"), "no image data": good[:33] + png_chunk(b"IEND", b""),
+    }
+
+
+def data_url(png):
+    return draw_app.PNG_DATA_URL + base64.b64encode(png).decode()
+
+
+def misencoded_images():
+    """Image fields that are not a PNG data URL in good base64: each must be refused."""
+    encoded = data_url(saved_png(drawing()[1]))
+    return [encoded.rstrip("=") + "===", encoded + "=", encoded[:-3], encoded[:-1], encoded + "A",
+            encoded[:60] + "\n" + encoded[60:], encoded.replace("+", "-").replace("/", "_") + "-_",
+            encoded.upper(), "data:image/png;base64,", "DATA:IMAGE/PNG;BASE64," + encoded[22:],
+            encoded[:40] + "é" + encoded[40:], "data:image/png;base64," + "A" * 400_000,
+            "data:image/png;base64," + "=" * 1000, encoded[22:], "data:image/png;base64," + data_url(b"x")]
+
+
+def random_json(rng, depth=0):
+    """A random JSON value: numbers, strings (odd ones included), true/false/null, lists, objects."""
+    kinds = ["int", "big", "float", "string", "constant"] + ["list", "object"] * (depth < 3)
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.randint(-10, 10)
+    if kind == "big":
+        return rng.choice([10**rng.randint(10, 400), -(2**63), 2**64])
+    if kind == "float":
+        return rng.choice([rng.uniform(-1e6, 1e6), 1e308, -0.0, 5e-324, 3.0])
+    if kind == "string":
+        return rng.choice(["", "0", "3", "12", "train", "validation", "../x", "/etc/passwd", "\0", "\ud800",
+                           "é" * rng.randint(1, 50), "x" * rng.randint(100, 20_000), "data:image/png;base64,"])
+    if kind == "constant":
+        return rng.choice([True, False, None])
+    if kind == "list":
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {rng.choice(["image", "label", "split", "model", "x", ""]): random_json(rng, depth + 1)
+            for _ in range(rng.randint(0, 4))}
+
+
+def fuzzed_bodies(rng, endpoint, images, count):
+    """`count` bodies for the endpoint: raw bytes that are not JSON, JSON that is not an object, and objects
+    with each field of a wrong type or value. Every /save body has something wrong (nothing may be written):
+    an image that cannot be read, or a label or split out of place beside one that might be."""
+    raw = [b"", b"{", b'{"image": ', b"\xff\xfe\x00", b"[" * 100_000, b'{"a":' * 50_000, b"NaN", b"1" * 5000,
+           b'{"label": 1e999, "split": Infinity}', b'"\\ud800"', b"{}" * 2, b"\x00"]
+    bodies = [rng.choice(raw) if rng.random() < 0.15 else None for _ in range(count)]
+    for i, body in enumerate(bodies):
+        if body is None and rng.random() < 0.3:
+            bodies[i] = json.dumps(random_json(rng, depth=3 * (rng.random() < 0.5))).encode()
+        elif body is None:
+            bodies[i] = json.dumps(fuzzed_object(rng, endpoint, images)).encode()
+    return bodies
+
+
+def fuzzed_object(rng, endpoint, images):
+    readable, unreadable, misencoded = images
+    body = {key: random_json(rng, 1) for key in rng.sample(["label", "split", "model", "other"], 2)}
+    body["image"] = rng.choice([*readable, *unreadable, *misencoded, random_json(rng, 1)])
+    body["label"] = rng.choice([rng.randint(0, 9), str(rng.randint(0, 9)), random_json(rng, 1)])
+    body["split"] = rng.choice(["train", "validation", random_json(rng, 1)])
+    for key in rng.sample(sorted(body), rng.randint(0, 2)):
+        del body[key]
+    if endpoint == "/save" and rng.random() < 0.4:  # a good label and split, to reach the image decoder
+        body.update(image=rng.choice(unreadable + misencoded), label=rng.randint(0, 9), split="train")
+    elif endpoint == "/save" and body.get("image") in readable:  # something else wrong: nothing may be written
+        body[rng.choice(["label", "split"])] = rng.choice(["10", "../train", "test", -1, 1.0, [], None])
+    if endpoint == "/reload" and rng.random() < 0.7:
+        body["model"] = rng.choice(["cnn", "own-digits", "../cnn", "/tmp", "cnn/../own-digits", random_json(rng, 1)])
+    return body
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
+@pytest.mark.parametrize("endpoint", ["/predict", "/save", "/undo-save", "/reload"])
+def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(runs, tmp_path, endpoint):
+    app = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT)
+    client = app.test_client()
+    images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
+              misencoded_images())
+    rng = random.Random(f"issue 14 {endpoint}")
+    for body in fuzzed_bodies(rng, endpoint, images, count=90):
+        answer = client.post(endpoint, data=body, content_type="application/json", headers={"Host": HOST})
+        shown = body[:200]
+        assert answer.status_code < 500 and answer.is_json, (answer.status_code, shown, answer.data[:300])
+        if answer.status_code >= 400:
+            assert isinstance(answer.get_json().get("error"), str) and answer.get_json()["error"], shown
+        assert not (endpoint == "/save" and answer.status_code == 200), shown
+        assert written(tmp_path) == [], shown
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
+@pytest.mark.parametrize("name", sorted(odd_pngs()))
+def test_an_odd_png_is_read_or_refused_never_a_500(runs, tmp_path, name):
+    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+    answer = post(client, "/predict", {"image": data_url(odd_pngs()[name])})
+    assert answer.status_code in (200, 400), answer.data[:300]
+    if answer.status_code == 200:
+        assert np.array(answer.get_json()["pixels"]).shape == (28, 28)
+
+
+@pytest.mark.parametrize("name", sorted(broken_pngs()))
+def test_a_broken_png_is_refused(runs, tmp_path, name):
+    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+    for endpoint, body in (("/predict", {}), ("/save", {"label": 1, "split": "train"})):
+        answer = post(client, endpoint, {"image": data_url(broken_pngs()[name]), **body})
+        assert answer.status_code == 400 and "PNG" in answer.get_json()["error"], answer.get_json()
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("body", [3, 1.5, "x", [], [{"image": "..."}], None, True, False])
+def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(runs, tmp_path, body):
+    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+    assert post(client, "/save", {"image": drawing()[0], "label": 1, "split": "train"}).status_code == 200
+    before = written(tmp_path)
+    for endpoint in ("/predict", "/save", "/undo-save", "/reload"):
+        answer = post(client, endpoint, body)
+        assert answer.status_code == 400 and "must be a JSON object" in answer.get_json()["error"]
+    assert written(tmp_path) == before  # /undo-save did not undo

@@ -20,8 +20,10 @@ def page(tmp_path_factory):
     from digits.model import build_cnn
 
     folder = tmp_path_factory.mktemp("draw")
-    build_cnn(RunConfig(filters=(4, 4))).save(folder / "model.keras")
-    app = draw_app.create_app(draw_app.Reader(folder / "model.keras"), folder / "data", port=0)
+    for run, filters in (("cnn", (4, 4)), ("own-digits", (4, 8))):
+        (folder / "runs" / run).mkdir(parents=True)
+        build_cnn(RunConfig(filters=filters)).save(folder / "runs" / run / "model.keras")
+    app = draw_app.create_app(draw_app.Reader(folder / "runs" / "cnn"), folder / "data", port=0)
     with browser.ServerThread(app) as server:
         driver = browser.start_chromium(PATHS)
         try:
@@ -65,3 +67,19 @@ def test_draw_by_mouse_and_touch_read_and_save(page):
     assert browser.console_errors(driver) == []
     requested = browser.page_requests(driver)
     assert requested and all(address.startswith(url) for address in requested), requested
+
+
+def test_the_run_list_switches_the_model(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, url, folder = page
+    runs = Select(driver.find_element(By.ID, "run"))
+    assert [option.text for option in runs.options] == ["cnn", "own-digits"]
+    assert runs.first_selected_option.text == "cnn"
+    runs.select_by_visible_text("own-digits")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "Switched to own-digits.")
+    assert driver.find_element(By.ID, "model-name").text == str(folder / "runs" / "own-digits" / "model.keras")
+    assert Select(driver.find_element(By.ID, "run")).first_selected_option.text == "own-digits"
+    assert browser.console_errors(driver) == []

@@ -3,7 +3,7 @@
 import pytest
 
 from digits import hardware
-from digits.sweeps import plan_workers
+from digits.sweeps.workers import plan_workers
 
 
 @pytest.mark.parametrize("bfloat16, gpus, expected", [

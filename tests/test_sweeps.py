@@ -15,15 +15,20 @@ from optuna.trial import TrialState
 from PIL import Image
 import pytest
 
+from digits import cli, training
 from digits.config import RunConfig
 from digits.errors import InputError
-from digits.experiments import (
-    SWEEP_VALIDATION_SPLIT, grid_from_file, grid_from_text, key, report_experiments, runs, study_name,
+from digits.sweeps import claims, report, workers
+from digits.sweeps.experiments import (
+    SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
 )
-from digits import sweeps
+from digits.sweeps.grids import grid_from_file, grid_from_text
+from digits.sweeps.keys import key
+from digits.sweeps.storage import load_or_create_study, open_storage, register_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweep_hparams.py"
+SHIPPED_STORAGE = ROOT / "results" / "report" / "sweeps.log"
 
 
 def sweep_hparams(*args, cwd, timeout=600):
@@ -104,6 +109,33 @@ def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all():
     assert study_name(experiment, RunConfig(precision="float32")) == "optimizer (validation_split=0, precision=float32)"
 
 
+def planned(*argv):
+    """What sweep_hparams.py would run for this command line: [(experiment, runs, study name)]."""
+    import sweep_hparams
+
+    args = sweep_hparams.build_parser().parse_args(argv)
+    return sweep_hparams.planned_sweeps(args, cli.config_from(args, SWEEP_BASE))
+
+
+def test_an_epochs_flag_equal_to_the_default_applies_to_the_long_run():
+    ((_, grid, name),) = planned("epochs", "--epochs", "15")
+    assert {config.epochs for config, _ in grid} == {15} and name == "epochs (epochs=15)"
+    ((_, grid, name),) = planned("epochs")
+    assert {config.epochs for config, _ in grid} == {50} and name == "epochs"
+    ((_, grid, name),) = planned("optimizer", "--epochs", "15")  # changes no run: the same study
+    assert {config.epochs for config, _ in grid} == {15} and name == "optimizer"
+    ((_, grid, name),) = planned("epochs", "--epochs", "50", "--validation-split", "0.1", "--precision", "auto")
+    assert {config.epochs for config, _ in grid} == {50} and name == "epochs"
+    ((_, grid, name),) = planned("epochs", "--max-epochs", "200", "--epochs", "3")
+    assert {config.epochs for config, _ in grid} == {3} and name == "epochs (epochs=3)"
+
+
+def test_an_explicit_epochs_flag_names_its_study_on_the_command_line(tmp_path):
+    result = sweep_hparams("epochs", "--epochs", 15, "--report-only", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "## epochs (epochs=15)\n\nNo runs stored yet." in result.stdout
+
+
 def test_custom_grids_from_text_and_json(tmp_path):
     points = grid_from_text("dropout=0.1,0.3 optimizer=sgd,adam filters=32-32,64-64-64")
     assert len(points) == 8 and points[0] == {"dropout": 0.1, "optimizer": "sgd", "filters": (32, 32)}
@@ -136,16 +168,65 @@ class FakeTrial:
 
 def test_a_claim_is_alive_while_its_process_runs_and_its_heartbeat_is_fresh():
     now = time.time()
-    me = sweeps.this_process()
-    assert sweeps.is_alive(FakeTrial(me, now - 3600), now)  # same machine: the process decides
+    me = claims.this_process()
+    assert claims.is_alive(FakeTrial(me, now - 3600), now)  # same machine: the process decides
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
     gone = {**me, "pid": finished.pid, "start": "1"}
-    assert not sweeps.is_alive(FakeTrial(gone, now), now)
-    assert not sweeps.is_alive(FakeTrial({**me, "boot": "another-boot"}, now), now)
+    assert not claims.is_alive(FakeTrial(gone, now), now)
+    assert not claims.is_alive(FakeTrial({**me, "boot": "another-boot"}, now), now)
     elsewhere = {**me, "host": "another-machine"}
-    assert sweeps.is_alive(FakeTrial(elsewhere, now - 60), now)
-    assert not sweeps.is_alive(FakeTrial(elsewhere, now - sweeps.STALE_SECONDS - 1), now)
+    assert claims.is_alive(FakeTrial(elsewhere, now - 60), now)
+    assert not claims.is_alive(FakeTrial(elsewhere, now - claims.STALE_SECONDS - 1), now)
+
+
+def finished_process():
+    """This process's description with the pid of one that has exited."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return {**claims.this_process(), "pid": finished.pid, "start": "1"}
+
+
+def test_reading_a_study_never_writes_and_releasing_dead_claims_is_its_own_step(tmp_path):
+    storage = open_storage(str(tmp_path / "sweeps.log"))
+    study = load_or_create_study(storage, "state")
+    experiment = custom_experiment(grid_from_text("dropout=0.1,0.2,0.3"))
+    grid = runs(experiment, SWEEP_BASE, seeds=1)
+    keys = [key(config) for config, _ in grid]
+    live = claims.claim(study, storage, *grid[0])
+    dead = claims.claim(study, storage, *grid[1])
+    storage.set_trial_user_attr(dead._trial_id, "process", finished_process())
+    for _ in range(claims.MAX_ERRORS):
+        claims.withdraw(study, claims.claim(study, storage, *grid[2]), "error", "OSError: disk full")
+    before = [(t.state, t.user_attrs) for t in study.get_trials()]
+
+    state = claims.read_grid_state(study, keys)
+    assert [(t.state, t.user_attrs) for t in study.get_trials()] == before  # read, and nothing written
+    assert list(state.running) == [keys[0]] and [t.number for t in state.dead] == [dead.number]
+    assert state.pending == [keys[1]] and state.failed == [keys[2]] and not state.finished()
+    assert state.winner_over(keys[0], live.number + 100).number == live.number
+    assert report.read_study(storage, "state").failed == []  # the study registered no grid: nothing expected
+
+    claims.release_dead_claims(study, storage, state.dead)
+    released = study.get_trials()[dead.number]
+    assert released.state == TrialState.FAIL and "abandoned" in released.user_attrs
+    assert claims.read_grid_state(study, keys).dead == []
+
+
+def test_a_point_given_up_after_repeated_errors_is_failed_for_workers_and_report_alike(tmp_path):
+    storage = open_storage(str(tmp_path / "sweeps.log"))
+    study = load_or_create_study(storage, "errors")
+    experiment = custom_experiment(grid_from_text("dropout=0.1,0.2"))
+    grid = runs(experiment, SWEEP_BASE, seeds=1)
+    register_grid(study, experiment, grid)
+    for tries in (claims.MAX_ERRORS, claims.MAX_ERRORS - 1):
+        for _ in range(tries):
+            claims.withdraw(study, claims.claim(study, storage, *grid[tries == claims.MAX_ERRORS - 1]), "error", "boom")
+    keys = [key(config) for config, _ in grid]
+    state = claims.read_grid_state(study, keys)
+    assert state.failed == [keys[0]] and state.pending == [keys[1]]
+    results = report.read_study(storage, "errors")
+    assert results.failed == [keys[0]] and results.missing == [keys[1]]
 
 
 # Sweeps for real ----------------------------------------------------------------------------
@@ -164,6 +245,34 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
     assert record["history"]["epoch"] == [1] and 0 <= record["test"]["accuracy"] <= 1
     assert record["config"]["validation_split"] == 0.1  # the sweeps' held-out slice, beside the test set
     assert record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
+
+
+def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accuracy(tmp_path, digits_npz,
+                                                                                   monkeypatch):
+    calls = []
+    train = training.train
+
+    def spy(config, dataset, **options):
+        result = train(config, dataset, **options)
+        calls.append((config, options, set(result.record(dataset))))
+        return result
+
+    monkeypatch.setattr(training, "train", spy)
+    storage_path = str(tmp_path / "sweeps.log")
+    experiment = custom_experiment(grid_from_text("dropout=0.2"))
+    grid = runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=1)
+    study = load_or_create_study(open_storage(storage_path), "one trial")
+    register_grid(study, experiment, grid)
+    workers.run_worker(workers.Sweep(storage_path, "one trial", experiment, tuple(grid)))
+
+    (trial,) = study.get_trials()
+    ((config, options, record_keys),) = calls
+    assert trial.state == TrialState.COMPLETE and config == grid[0][0] and options["test_each_epoch"] is False
+    assert set(trial.user_attrs) == record_keys | {"key", "point", "process", "heartbeat"}  # train()'s one record
+    record = trial.user_attrs
+    assert trial.value == record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
+    assert trial.value != record["test"]["accuracy"]  # the study ranks by validation; test is kept beside it
+    assert study.best_trial.number == trial.number
 
 
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
@@ -249,17 +358,58 @@ def trials_of_study(folder, name):
 
 def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
-    storage = sweeps.open_storage(str(every_experiment / "results" / "report" / "sweeps.log"))
+    storage = open_storage(str(every_experiment / "results" / "report" / "sweeps.log"))
     base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
     experiment = report_experiments()["optimizer"]
-    study = sweeps.load_or_create_study(storage, study_name(experiment, base))
-    sweeps.register_grid(study, experiment, runs(experiment, base, seeds=2))
+    study = load_or_create_study(storage, study_name(experiment, base))
+    register_grid(study, experiment, runs(experiment, base, seeds=2))
 
     result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
                            cwd=every_experiment)
     assert result.returncode == 0, result.stderr
     assert "4 of 8 runs complete" in result.stdout
     assert "4 not run yet: dropout=0.3 optimizer=sgd seed=2; dropout=0.3 optimizer=rmsprop seed=2;" in result.stdout
+
+
+def copy_of_the_shipped_storage(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweeps.log").write_bytes(SHIPPED_STORAGE.read_bytes())
+    return folder / "sweeps.log"
+
+
+def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(tmp_path):
+    copy_of_the_shipped_storage(tmp_path / "mine")
+    result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mine" / "optimizer.md").read_text() == (SHIPPED_STORAGE.parent / "optimizer.md").read_text()
+    assert (tmp_path / "mine" / "dropout.png").is_file() and not (tmp_path / "results").exists()
+    sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--report-only", "--storage", "sqlite:///db/s.db",
+                           cwd=tmp_path)
+    assert sqlite.returncode == 0, sqlite.stderr
+    assert (tmp_path / "db" / "README.md").is_file() and not (tmp_path / "results").exists()
+    chosen = sweep_hparams("report", "--storage", "mine/sweeps.log", "--out", "chosen", cwd=tmp_path)
+    assert chosen.returncode == 0 and (tmp_path / "chosen" / "README.md").is_file()
+
+
+def test_default_report_folders():
+    from digits.sweeps.storage import DEFAULT_STORAGE, default_out
+
+    assert default_out() == default_out(DEFAULT_STORAGE) == Path("results/report")
+    assert default_out("runs/mine.log") == Path("runs")
+    assert default_out("sqlite:///results/sweeps.db") == Path("results")
+    assert default_out("sqlite:////tmp/x/sweeps.db") == Path("/tmp/x")
+    assert default_out("postgresql://user:secret@host:5432/sweeps") == Path("results/sweeps")
+
+
+def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
+    copy_of_the_shipped_storage(tmp_path)
+    result = sweep_hparams("optimizer", "--report-only", "--storage", "sweeps.log", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "## optimizer: " in result.stdout and "## dropout: " not in result.stdout  # prints the one asked for
+    readme = (tmp_path / "README.md").read_text()
+    assert readme == (SHIPPED_STORAGE.parent / "README.md").read_text()
+    assert [line.split(":")[0] for line in readme.splitlines() if line.startswith("## ")] == [
+        "## dropout", "## optimizer", "## epochs", "## batch_size", "## learning_rate"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -269,7 +419,13 @@ def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits
     (["custom", "--grid-file", "nowhere.json"], "nowhere.json: no such file"),
     (["optimizer", "--workers", "0"], "argument --workers: expected a whole number of at least 1, got '0'"),
     (["optimizer", "--workers", "many"], "argument --workers: expected a whole number of at least 1, got 'many'"),
-    (["optimizer", "--seeds", "0"], "--seeds must be at least 1"),
+    (["optimizer", "--seeds", "0"], "argument --seeds: expected a whole number of at least 1, got '0'"),
+    (["optimizer", "--epochs", "0"], "argument --epochs: expected a whole number of at least 1, got '0'"),
+    (["dropout", "--epochs", "-3"], "argument --epochs: expected a whole number of at least 1, got '-3'"),
+    (["epochs", "--max-epochs", "0"], "argument --max-epochs: expected a whole number of at least 1, got '0'"),
+    (["epochs", "--max-epochs", "201"], "--max-epochs must be between 1 and 200, got 201"),
+    (["optimizer", "--validation-split", "0"], "argument --validation-split: expected a fraction above 0 and below 1"),
+    (["custom", "--grid", "validation_split=0,0.1"], "grid: validation_split must be above 0"),
     (["report", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
     (["report", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
     (["optimizer", "--data", "nowhere.npz", "--epochs", "1"], "nowhere.npz: no such file or folder"),
@@ -301,17 +457,17 @@ def test_two_machines_share_one_study_through_postgresql(tmp_path, digits_npz):
     outputs = [machine.communicate(timeout=300) for machine in machines]
     assert [machine.returncode for machine in machines] == [0, 0], outputs
     assert sum(out.count("] trial ") for out, _ in outputs) == 8
-    storage = sweeps.open_storage(url)
+    storage = open_storage(url)
     name = next(s.study_name for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith("custom-"))
     assert_each_key_completed_once(optuna.load_study(study_name=name, storage=storage).get_trials(), 8)
 
 
 def test_a_half_written_last_journal_entry_is_dropped_and_the_rest_kept(tmp_path):
     path = tmp_path / "sweeps.log"
-    study = sweeps.load_or_create_study(sweeps.open_storage(str(path)), "kept")
+    study = load_or_create_study(open_storage(str(path)), "kept")
     study.set_user_attr("note", "still here")
     with open(path, "a") as journal:
         journal.write('{"op_code": 5, "worker_id": "cut off mid-wri')
-    storage = sweeps.open_storage(str(path))
+    storage = open_storage(str(path))
     assert optuna.load_study(study_name="kept", storage=storage).user_attrs == {"note": "still here"}
     assert path.read_text().endswith("\n")

@@ -276,8 +276,10 @@ function showModel(state) {
   document.getElementById("model-loaded").textContent = `(loaded ${state.loaded})`;
   // The run folders in runs_dir that hold a model; names only, as the server takes them back.
   const options = state.runs.map((name) => new Option(name, name, false, name === state.run));
-  if (state.run === null) options.unshift(new Option("another run…", "", true, true));
-  if (state.run === null) options[0].disabled = true;
+  if (state.run === null) {  // started from a model outside runs_dir
+    options.unshift(new Option("another run…", "", true, true));
+    options[0].disabled = true;
+  }
   runSelect.replaceChildren(...options);
   runSelect.title = `Switch to the model of another run folder in ${state.runs_dir}, e.g. the fine-tuned one`;
   document.getElementById("run-choice").hidden = !state.runs.length;
@@ -307,13 +309,15 @@ runSelect.addEventListener("change", () => {
 // Back on the page (say, after fine-tuning into a new run folder): list the runs again.
 window.addEventListener("focus", () => {
   if (document.activeElement === runSelect || document.body.dataset.loading === "true") return;
-  fetch("/state").then((response) => response.json()).then(showModel).catch(() => {});
+  fetch("/state").then((response) => response.json()).then((state) => {
+    if (document.body.dataset.loading !== "true") showModel(state);
+  }).catch(() => {});
 });
 
-// Keys: 0-9 label, Enter save, Z undo stroke, Esc clear ----------------------------------------
+// Keys: 0-9 label, Enter save, Z undo stroke, Esc clear (not while choosing a run) ------------
 
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input[type=text]")) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input[type=text], select")) return;
   if (/^[0-9]$/.test(event.key)) setLabel(Number(event.key), true);
   else if (event.key === "Enter") { event.preventDefault(); save(); }
   else if (event.key === "z" || event.key === "Z") undoStroke();

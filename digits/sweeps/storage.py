@@ -24,9 +24,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def open_storage(spec=None):
     """A journal file (the default, results/report/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
     spec = spec or DEFAULT_STORAGE
-    if "://" not in spec:
-        path = Path(spec)
+    path = storage_file(spec)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in spec:
         check_journal(path)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     url = spec
@@ -86,16 +87,24 @@ def redacted(url):
     return f"{scheme}://{credentials}{at}{host}"
 
 
+def storage_file(spec):
+    """The file a storage lives in: the journal, or an SQLite database (sqlite:///relative.db,
+    sqlite:////absolute.db); None for a database server or an in-memory SQLite."""
+    if "://" not in spec:
+        return Path(spec)
+    scheme, _, rest = spec.partition("://")
+    database = rest[1:].partition("?")[0]
+    return Path(database) if scheme.startswith("sqlite") and database else None
+
+
 def default_out(spec=None):
     """Where a report of a storage goes unless --out says: beside the journal or SQLite file
     (results/report/ for the default storage), else results/<database name>/."""
     spec = spec or DEFAULT_STORAGE
-    if "://" not in spec:
-        return Path(spec).parent
+    path = storage_file(spec)
+    if path is not None:
+        return path.parent
     scheme, _, rest = spec.partition("://")
-    if scheme.startswith("sqlite"):
-        database = rest[1:] if rest.startswith("/") else rest  # sqlite:///relative.db, sqlite:////absolute.db
-        return Path(database).parent if database else Path("results", "sqlite")
     name = rest.rpartition("@")[2].partition("?")[0].rpartition("/")[2]
     return Path("results", name or scheme.partition("+")[0])
 

@@ -1,0 +1,250 @@
+"""The report's tables, figures and README, rebuilt from stored sweep results without training.
+
+For every study in the storage: the lowest-numbered COMPLETE trial of each key counts;
+seeds of one point are aggregated as mean ± std; what the study's grids expect but has
+not completed is listed as missing, and points given up after repeated errors as failed
+(claims.read_grid_state decides both, as for the workers). Results are read from each
+trial's stored record, never from the value Optuna optimized, so trials stored when
+that value was the test accuracy read as they always did. The figures are drawn by
+digits.plots from plain numbers.
+"""
+
+import csv
+import io
+import json
+from pathlib import Path
+import re
+import statistics
+from dataclasses import dataclass
+
+import optuna
+
+from digits import plots
+from digits.files import write_text
+from digits.sweeps.claims import read_grid_state
+from digits.sweeps.experiments import AXIS, EPOCH_CURVES, LEARNING_RATE, Experiment, format_setting, report_experiments
+from digits.sweeps.keys import stored_config
+from digits.sweeps.storage import registered_grids, study_names
+
+PARTS = ("train", "validation", "test")
+
+
+@dataclass
+class PointRuns:
+    """One grid point: its settings, and the run records of its completed seeds."""
+
+    settings: dict
+    records: list  # one per completed seed: the trial's stored record
+
+    def values(self, part, metric="accuracy"):
+        return [record[part][metric] for record in self.records]
+
+    def has(self, part):
+        """Whether every seed recorded `part` (validation is recorded only when a slice was held out)."""
+        return all(record.get(part) for record in self.records)
+
+
+@dataclass
+class StudyResults:
+    name: str
+    experiment: Experiment
+    points: list  # of PointRuns with at least one completed seed, in grid order
+    expected_keys: list
+    missing: list  # keys
+    failed: list  # keys
+    duplicates: int
+
+    @property
+    def expected(self):
+        return len(self.expected_keys)
+
+    @property
+    def complete(self):
+        return sum(len(point.records) for point in self.points)
+
+
+def read_study(storage, name):
+    study = optuna.load_study(study_name=name, storage=storage)
+    grids = registered_grids(study)
+    expected = list(dict.fromkeys(k for grid in grids for k in grid["keys"]))
+    state = read_grid_state(study)
+    points = {}
+    for trial_key in expected + [k for k in state.complete if k not in expected]:
+        point = points.setdefault(settings_of(trial_key), PointRuns({}, []))
+        if trial_key in state.complete:
+            record = state.complete[trial_key].user_attrs
+            point.settings = {k: v for k, v in record["point"].items() if k != "seed"}
+            point.records.append(record)
+    failed = [k for k in expected if k in state.failed]
+    return StudyResults(
+        name=name,
+        experiment=experiment_of(name, grids),
+        points=[point for point in points.values() if point.records],
+        expected_keys=expected,
+        missing=[k for k in expected if k not in state.complete and k not in failed],
+        failed=failed,
+        duplicates=state.duplicates,
+    )
+
+
+def settings_of(trial_key):
+    """A key's settings without the seed."""
+    values = json.loads(trial_key)
+    values.pop("seed")
+    return json.dumps(values, sort_keys=True)
+
+
+def experiment_of(name, grids):
+    """A study's Experiment: the report's own as the code describes it now (one study may hold
+    grids saved under older wording, such as a 50- and a 200-epoch run), else its saved grid's."""
+    saved = grids[0] if grids else {"experiment": name, "description": ""}
+    return report_experiments().get(saved["experiment"]) or Experiment(saved["experiment"], saved["description"], ())
+
+
+# Tables -----------------------------------------------------------------------------------
+
+
+def mean_std(values):
+    """'99.05 ± 0.10' in percent (no ± for one value)."""
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}"
+    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
+
+
+def table_rows(results):
+    """Header and rows of a study's table: its settings, then train, validation and test accuracy
+    over seeds, and the report's own numbers where the experiment has them."""
+    names = list(dict.fromkeys(name for point in results.points for name in point.settings))
+    parts = [part for part in PARTS if part != "validation" or all(point.has(part) for point in results.points)]
+    reference = results.experiment.reference
+    header = names + [f"{part} accuracy (%)" for part in parts] + ["seeds", "seconds per run"]
+    header += list(reference.columns) if reference else []
+    rows = []
+    for point in results.points:
+        seconds = statistics.mean(record["seconds"] for record in point.records)
+        row = [format_setting(point.settings.get(name)) for name in names]
+        row += [mean_std(point.values(part)) for part in parts] + [str(len(point.records)), f"{seconds:.0f}"]
+        diverged = sum(record.get("diverged", False) for record in point.records)
+        if diverged:
+            row[-3] += f" ({diverged} diverged)"
+        rows.append(row + (reference.row(point.settings) if reference else []))
+    return header, rows
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(header, rows):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def status_lines(results):
+    lines = [f"{results.complete} of {results.expected} runs complete"]
+    if results.missing:
+        lines.append(f"{len(results.missing)} not run yet: " + describe_keys(results.missing[:10], results.expected_keys)
+                     + (" ..." if len(results.missing) > 10 else ""))
+    if results.failed:
+        lines.append(f"{len(results.failed)} given up after repeated errors: "
+                     + describe_keys(results.failed, results.expected_keys))
+    if results.duplicates:
+        lines.append(f"{results.duplicates} duplicate completions ignored (the lowest trial number counts)")
+    return lines
+
+
+def describe_keys(keys, all_keys):
+    """'optimizer=sgd dropout=0.3 seed=2; ...': each key by the settings that vary across `all_keys`."""
+    configs = [json.loads(k) for k in all_keys]
+    varying = [name for name in configs[0] if len({json.dumps(config[name]) for config in configs}) > 1]
+    described = []
+    for trial_key in keys:
+        values = json.loads(trial_key)
+        described.append(" ".join(f"{name}={format_setting(values[name])}" for name in varying))
+    return "; ".join(described)
+
+
+# Figures ----------------------------------------------------------------------------------
+
+
+def accuracies(points):
+    """{part: each point's accuracies over its seeds}, for the parts every point recorded."""
+    return {part: [point.values(part) for point in points] for part in PARTS if all(point.has(part) for point in points)}
+
+
+def axis_figures(results, base, title):
+    """Figures 4 and 11: accuracy against the experiment's one setting."""
+    axis = results.experiment.axis
+    points = sorted(results.points, key=lambda point: point.settings[axis])
+    x = [point.settings[axis] for point in points]
+    return [plots.save_sweep_axis(x, accuracies(points), axis, base.with_suffix(".png"), title)]
+
+
+def learning_rate_figures(results, base, title):
+    """Section 5.3: accuracy against the learning rate, one curve per optimizer."""
+    curves = {}
+    for optimizer in dict.fromkeys(point.settings["optimizer"] for point in results.points):
+        mine = sorted((point for point in results.points if point.settings["optimizer"] == optimizer),
+                      key=lambda point: point.settings["learning_rate"])
+        curves[optimizer] = ([point.settings["learning_rate"] for point in mine], accuracies(mine))
+    return [plots.save_learning_rate_sweep(curves, base.with_suffix(".png"), title)]
+
+
+def epoch_curve_figures(results, base, title):
+    """Figures 9 and 10: accuracy and loss after every epoch, for each length of run."""
+    figures = []
+    for point in results.points:
+        epochs = stored_config(point.records[0]).epochs
+        histories = [record["history"] for record in point.records]
+        seeds = f", {len(histories)} seeds, one thin line each" if len(histories) > 1 else ", one seed"
+        for metric in ("accuracy", "loss"):
+            figures.append(plots.save_epoch_curves(histories, metric, Path(f"{base}-{epochs}-{metric}.png"),
+                                                   f"{results.name}: {metric} per epoch over {epochs} epochs{seeds}"))
+    return figures
+
+
+FIGURES = {AXIS: axis_figures, LEARNING_RATE: learning_rate_figures, EPOCH_CURVES: epoch_curve_figures}
+
+
+def draw_figures(results, base):
+    """The figure the study's experiment draws, into files named from `base`; their paths."""
+    if not results.points or results.experiment.figure is None:
+        return []
+    return FIGURES[results.experiment.figure](results, base, f"{results.name}: {results.experiment.description}")
+
+
+# Writing ----------------------------------------------------------------------------------
+
+
+def slug(name):
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def write_study_report(results, out):
+    """Write a study's table (Markdown and CSV) and its figures into `out`; return its README section."""
+    header, rows = table_rows(results)
+    description = results.experiment.description
+    title = f"{results.name}: {description}" if description else results.name
+    markdown = f"## {title}\n\n" + "\n".join(f"- {line}" for line in status_lines(results)) + "\n\n"
+    markdown += markdown_table(header, rows) if rows else "No completed runs yet.\n"
+    base = Path(out) / slug(results.name)
+    write_text(base.with_suffix(".md"), markdown)
+    write_text(base.with_suffix(".csv"), csv_table(header, rows))
+    figures = draw_figures(results, base)
+    if figures:
+        markdown += "\n" + "\n".join(f"![{path.stem}]({path.name})" for path in figures) + "\n"
+    return markdown
+
+
+def write_report(storage, out):
+    """Write every study's tables and figures into `out`, and a README.md of them all, so that a
+    report never drops another study's section; return {study name: its section}."""
+    sections = {name: write_study_report(read_study(storage, name), out) for name in study_names(storage)}
+    text = "# Sweep results\n\n" + ("\n".join(sections.values()) if sections else "No studies in this storage yet.\n")
+    write_text(Path(out) / "README.md", text)
+    return sections
