@@ -18,24 +18,24 @@ import sys
 import tempfile
 import time
 
+import optuna
+from optuna.trial import TrialState
+
+from digits import cli, hardware
+from digits.sweeps.grids import grid_from_text
+from digits.sweeps.storage import open_storage
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import optuna  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
-
-from digits import cli, hardware, sweeps  # noqa: E402
-from digits.experiments import grid_from_text  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, else the Keras cache)")
     parser.add_argument("--grid", default="dropout=0.1,0.2,0.3,0.4", help='custom grid (default: "%(default)s")')
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per point (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (default: %(default)s)")
+    parser.add_argument("--seeds", type=cli.positive_int, default=2, help="seeds per point (default: %(default)s)")
+    parser.add_argument("--epochs", type=cli.positive_int, default=3, help="epochs per trial (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=12_000, help="training images per trial, 0 for all (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=2, help="times each way runs, in alternating order (default: %(default)s)")
+    parser.add_argument("--repeats", type=cli.positive_int, default=2, help="times each way runs, in alternating order (default: %(default)s)")
     return parser.parse_args()
 
 
@@ -54,7 +54,7 @@ def sweep_seconds(args, workers, threads):
         started = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, cwd=folder)
         wall = time.perf_counter() - started
-        storage = sweeps.open_storage(f"{folder}/sweep.log")
+        storage = open_storage(f"{folder}/sweep.log")
         (summary,) = optuna.get_all_study_summaries(storage)
         trials = optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
         return wall, statistics.mean(t.user_attrs["seconds"] for t in trials if t.state == TrialState.COMPLETE)

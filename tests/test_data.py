@@ -218,3 +218,9 @@ def test_without_a_path_the_keras_cache_is_used_and_checked(monkeypatch):
     arrays["y_test"] = arrays["y_test"] + 10
     with pytest.raises(InputError, match="the Keras cache \\(test set\\): 10 label"):
         load_mnist(None)
+
+
+def test_a_text_file_given_as_data_is_named_as_not_an_npz(tmp_path):
+    (tmp_path / "mnist.txt").write_text("x_train,y_train\n1,2\n")
+    with pytest.raises(InputError, match=r"mnist.txt: not an .npz file \(--data takes an MNIST .npz or a folder"):
+        load_mnist(tmp_path / "mnist.txt")

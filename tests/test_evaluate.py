@@ -171,3 +171,15 @@ def test_help_answers_without_importing_tensorflow(tmp_path):
     )
     assert result.returncode == 0 and "--figures" in result.stdout and "--format" in result.stdout
     assert "tensorflow" not in result.stderr and "keras" not in result.stderr
+
+
+def test_a_bad_model_is_named_before_the_data_is_read(tmp_path):
+    (tmp_path / "model.keras").write_text("a text file, not a model")
+    with pytest.raises(InputError) as error:
+        evaluate.main([str(tmp_path / "model.keras"), "--data", str(tmp_path / "nowhere.npz")])
+    assert "model.keras: not a Keras model (the file is not a zip archive, as .keras models are)" in str(error.value)
+
+
+def test_figures_go_into_the_run_folder_by_default(trained_run, digits_npz):
+    assert evaluate.main([str(trained_run), "--data", str(digits_npz)]) == 0
+    assert sorted(path.stem for path in (trained_run / "figures").glob("*.png")) == sorted(FIGURES)

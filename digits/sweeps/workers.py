@@ -24,6 +24,7 @@ from digits.errors import first_line
 from digits.sweeps.claims import (
     TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
 )
+from digits.sweeps.experiments import Experiment
 from digits.sweeps.keys import key
 from digits.sweeps.storage import open_storage
 
@@ -36,7 +37,7 @@ class Sweep:
 
     storage: str | None
     study_name: str
-    experiment: object  # experiments.Experiment
+    experiment: Experiment
     runs: tuple  # of (RunConfig, the point's own settings)
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
 
