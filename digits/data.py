@@ -90,7 +90,8 @@ def load_npz(path):
     try:
         with open(path, "rb") as file:
             if file.read(4) != ZIP_SIGNATURE:  # else NumPy takes any other file for a pickle, and says so
-                raise InputError(f"{path}: not an .npz file (--data takes an MNIST .npz or a folder of the IDX files)")
+                raise InputError(f"{path}: not a readable .npz file (not a zip archive, as .npz files are; "
+                                 "--data takes an MNIST .npz or a folder of the IDX files)")
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in IDX_FILES if key not in archive.files]
             if missing:

@@ -222,5 +222,5 @@ def test_without_a_path_the_keras_cache_is_used_and_checked(monkeypatch):
 
 def test_a_text_file_given_as_data_is_named_as_not_an_npz(tmp_path):
     (tmp_path / "mnist.txt").write_text("x_train,y_train\n1,2\n")
-    with pytest.raises(InputError, match=r"mnist.txt: not an .npz file \(--data takes an MNIST .npz or a folder"):
+    with pytest.raises(InputError, match=r"mnist.txt: not a readable .npz file \(not a zip archive, as .npz files are"):
         load_mnist(tmp_path / "mnist.txt")
