@@ -24,10 +24,10 @@ import tempfile
 
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from digits import draw_app
+from harness import browser
 
-from digits import browser, draw_app  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args():

@@ -18,10 +18,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from digits.data import load_mnist, to_inputs  # noqa: E402
-from digits.own_digits import PHOTO_KINDS, simulate_photo  # noqa: E402
+from digits.data import load_mnist, to_inputs
+from harness.photos import PHOTO_KINDS, simulate_photo
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--model", required=True)
@@ -44,7 +42,7 @@ with tempfile.TemporaryDirectory() as folder:
 read = {row["file"]: row["digit"] for row in map(json.loads, output.splitlines())}
 photo_predictions = np.array([read.get(path, -1) for path in files])
 
-from digits.model import load_trained_model, predict_probabilities  # noqa: E402
+from digits.model import load_trained_model, predict_probabilities  # noqa: E402  (TensorFlow only now)
 from digits.runs import find_model_file  # noqa: E402
 
 model = load_trained_model(find_model_file(args.model))

@@ -34,13 +34,12 @@ import time
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from digits import cli, hardware
+from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig
+from digits.data import Dataset, load_mnist, to_inputs, to_one_hot
+from digits.files import write_json
 
-from digits import cli, hardware  # noqa: E402
-from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig  # noqa: E402
-from digits.data import load_mnist, to_inputs, to_one_hot  # noqa: E402
-from digits.files import write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPTS = ("train_cnn.py", "evaluate.py", "sweep_hparams.py", "add_own_digits.py")
 
@@ -144,9 +143,10 @@ def keras_way(name, config, policy="float32", steps_per_execution=1, jit_compile
 
 
 def project_way(name, config):
-    """Exactly what train_cnn.py and the sweeps run: digits.training.new_model, fed by its input pipeline."""
+    """The model train_cnn.py and the sweeps train (digits.training.new_model), fed by its input pipeline."""
     from digits import training
 
+    training.seed_everything(config)
     return Way(name, training.new_model(config), config, pipeline=True)
 
 
@@ -173,20 +173,21 @@ def ingredient_ways(config, has_bfloat16):
     return ways
 
 
-def accuracy_race(x, y, x_test, y_test, seeds):
-    """Final test accuracy of the report's way and the project's path, trained in full for each seed."""
+def accuracy_race(train, test, seeds):
+    """Final test accuracy of the report's way and the project's path (digits.training.train, as
+    train_cnn.py runs it), trained in full for each seed."""
     from digits import training
-    from digits.model import as_float32
 
+    dataset = Dataset(*train, *test, source="the benchmark's data")
+    x, y = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
+    x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     results = {"report": [], "project": []}
     for seed in seeds:
         config = RunConfig(seed=seed)
         report = keras_way("report", config)
         report.model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
-        project = project_way("project", config)
-        project.model.fit(training.input_pipeline(x, y, config)[0], epochs=config.epochs, shuffle=False, verbose=0)
-        for name, model in (("report", report.model), ("project", as_float32(project.model, config))):
-            results[name].append(training.evaluate(model, x_test, y_test)["accuracy"])
+        results["report"].append(training.evaluate(report.model, x_test, y_test)["accuracy"])
+        results["project"].append(training.train(config, dataset, verbose=False).test["accuracy"])
         print(f"  seed {seed}: report's way {results['report'][-1]:.2%}, project's path {results['project'][-1]:.2%}",
               flush=True)
     return results
@@ -223,9 +224,9 @@ def print_table(header, rows):
 
 def main():
     args = parse_args()
-    (x_train, y_train), (x_test, y_test), source = load_images(args)
+    (x_train, y_train), test_set, source = load_images(args)
     x, y = to_inputs(x_train[: args.images]), to_one_hot(y_train[: args.images])
-    x_test, y_test = to_inputs(x_test), to_one_hot(y_test)
+    x_test, y_test = to_inputs(test_set[0]), to_one_hot(test_set[1])
     hardware.configure_threads(args.threads)
     import tensorflow as tf
 
@@ -286,8 +287,7 @@ def main():
         print("--help latency: " + ", ".join(f"{script} {seconds:.2f} s" for script, seconds in results["help_seconds"].items()))
     if args.accuracy_seeds:
         print(f"\nTest accuracy after {RunConfig.epochs} epochs on all {len(x_train):,} training images:")
-        accuracy = accuracy_race(to_inputs(x_train), to_one_hot(y_train), x_test, y_test,
-                                 range(1, args.accuracy_seeds + 1))
+        accuracy = accuracy_race((x_train, y_train), test_set, range(1, args.accuracy_seeds + 1))
         results["test_accuracy"] = accuracy
         print(f"  mean ± std over {args.accuracy_seeds} seeds: report's way {mean_std(accuracy['report'])}, "
               f"project's path {mean_std(accuracy['project'])}")
