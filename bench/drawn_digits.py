@@ -12,6 +12,8 @@ is recorded, and each is saved through the page: the first --train of every digi
 training data, the rest as validation. Then `add_own_digits.py --model ...` fine-tunes the
 model on MNIST plus the training drawings and reports its accuracy on the validation
 drawings before and after. A screenshot of the page goes to --screenshot.
+
+Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
 
 import argparse

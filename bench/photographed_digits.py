@@ -7,6 +7,8 @@ white paper, a few hundred pixels, off-centre, cycling through grey, RGB, JPEG, 
 palette, 16-bit and light-on-dark), writes them as files, reads them back through
 `add_own_digits.py predict` (the real command, MNIST-style conversion included), and
 prints its accuracy beside the model's accuracy on the same originals.
+
+Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
 
 import argparse

@@ -21,6 +21,8 @@ process; and each script's `--help` latency. Figures hold for this machine and r
 
 With --accuracy-seeds N it also trains both ways in full (15 epochs on every training
 image) for seeds 1..N and compares their final test accuracy: the speed must cost nothing.
+
+Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
 
 import argparse
@@ -222,11 +224,38 @@ def print_table(header, rows):
     print()
 
 
+def speed_table(ways, report, config, float32_peak):
+    """Print each way's images/s, speed-up and arithmetic rate; return them for the JSON."""
+    train_flops = 3 * forward_flops_per_image(config)  # forward, plus backward at about twice the forward
+    rows, figures = [], {}
+    for way in ways:
+        gflops = way.rate * train_flops / 1e9
+        rows.append([way.name, f"{way.rate:,.0f}", f"{way.rate / report.rate:.2f}x", f"{gflops:.0f}", f"{gflops / float32_peak:.0%}"])
+        figures[way.name] = {"images_per_second": round(way.rate), "speedup": round(way.rate / report.rate, 3),
+                             "epoch_rates": [round(rate) for rate in way.rates]}
+    print(f"Training ({train_flops / 1e6:.1f} MFLOP per image; float32 matrix product here: {float32_peak:.0f} GFLOP/s;"
+          " bfloat16 arithmetic can pass the float32 peak)")
+    print_table(["way", "images/s", "vs report", "GFLOP/s", "of fp32 peak"], rows)
+    return {"train_mflop_per_image": round(train_flops / 1e6, 2), "ways": figures}
+
+
+def batch_size_table(config, batch_sizes, x, y, epochs):
+    """Race both ways at each batch size; print and return their images/s."""
+    ways = [way for size in batch_sizes for way in (
+        keras_way(f"report's way, batch {size}", replace(config, batch_size=size)),
+        project_way(f"project's path, batch {size}", replace(config, batch_size=size)))]
+    race(ways, x, y, max(epochs - 1, 1))
+    pairs = list(zip(batch_sizes, ways[::2], ways[1::2]))
+    print("Batch size (images/s; each way against its own batch-64 speed is the batch effect)")
+    print_table(["batch", "report's way", "project's path", "ratio"],
+                [[size, f"{plain.rate:,.0f}", f"{fast.rate:,.0f}", f"{fast.rate / plain.rate:.2f}x"] for size, plain, fast in pairs])
+    return {str(size): {"report": round(plain.rate), "project": round(fast.rate)} for size, plain, fast in pairs}
+
+
 def main():
     args = parse_args()
     (x_train, y_train), test_set, source = load_images(args)
     x, y = to_inputs(x_train[: args.images]), to_one_hot(y_train[: args.images])
-    x_test, y_test = to_inputs(test_set[0]), to_one_hot(test_set[1])
     hardware.configure_threads(args.threads)
     import tensorflow as tf
 
@@ -241,44 +270,22 @@ def main():
           f"median of {args.epochs} epochs after a warm-up, the ways taking turns\n")
 
     float32_peak = matmul_gflops("float32")
-    train_flops = 3 * forward_flops_per_image(config)  # forward, plus backward at about twice the forward
     report = keras_way("report's way: model.fit on NumPy, float32", config)
     project = project_way("project's path", config)
     project.name += f" ({training.precision_of(project.model)}, tf.data, steps_per_execution {STEPS_PER_EXECUTION})"
     ways = [report, project] + ([] if args.quick else ingredient_ways(config, has_bfloat16))
     race(ways, x, y, args.epochs)
-
     results = {"device": hardware.describe_device(), "tensorflow": tf.__version__, "threads": args.threads,
                "data": source, "images": len(x), "batch_size": args.batch_size, "epochs_timed": args.epochs,
-               "float32_matmul_gflops": round(float32_peak, 1),
-               "train_mflop_per_image": round(train_flops / 1e6, 2), "ways": {}}
-    rows = []
-    for way in ways:
-        gflops = way.rate * train_flops / 1e9
-        rows.append([way.name, f"{way.rate:,.0f}", f"{way.rate / report.rate:.2f}x", f"{gflops:.0f}", f"{gflops / float32_peak:.0%}"])
-        results["ways"][way.name] = {"images_per_second": round(way.rate), "speedup": round(way.rate / report.rate, 3),
-                                     "epoch_rates": [round(rate) for rate in way.rates]}
-    print(f"Training ({train_flops / 1e6:.1f} MFLOP per image; float32 matrix product here: {float32_peak:.0f} GFLOP/s;"
-          " bfloat16 arithmetic can pass the float32 peak)")
-    print_table(["way", "images/s", "vs report", "GFLOP/s", "of fp32 peak"], rows)
-    results["speedup"] = round(project.rate / report.rate, 3)
+               "float32_matmul_gflops": round(float32_peak, 1), **speed_table(ways, report, config, float32_peak),
+               "speedup": round(project.rate / report.rate, 3)}
     if has_bfloat16:
         results["bfloat16_matmul_gflops"] = round(matmul_gflops(tf.bfloat16), 1)
         print(f"bfloat16 matrix product here (tf.matmul): {results['bfloat16_matmul_gflops']:.0f} GFLOP/s\n")
-
     if not args.quick:
-        batch_ways = [way for size in args.batch_sizes for way in (
-            keras_way(f"report's way, batch {size}", replace(config, batch_size=size)),
-            project_way(f"project's path, batch {size}", replace(config, batch_size=size)))]
-        race(batch_ways, x, y, max(args.epochs - 1, 1))
-        print("Batch size (images/s; each way against its own batch-64 speed is the batch effect)")
-        rows = [[size, f"{plain.rate:,.0f}", f"{fast.rate:,.0f}", f"{fast.rate / plain.rate:.2f}x"]
-                for size, plain, fast in zip(args.batch_sizes, batch_ways[::2], batch_ways[1::2])]
-        print_table(["batch", "report's way", "project's path", "ratio"], rows)
-        results["batch_sizes"] = {str(size): {"report": round(plain.rate), "project": round(fast.rate)}
-                                  for size, plain, fast in zip(args.batch_sizes, batch_ways[::2], batch_ways[1::2])}
+        results["batch_sizes"] = batch_size_table(config, args.batch_sizes, x, y, args.epochs)
 
-    results["evaluation_images_per_second"] = round(evaluation_rate(x_test, y_test))
+    results["evaluation_images_per_second"] = round(evaluation_rate(to_inputs(test_set[0]), to_one_hot(test_set[1])))
     print(f"Test-set evaluation (float32, batch 500): {results['evaluation_images_per_second']:,} images/s")
     results["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"Peak memory of this process: {results['peak_memory_mib']:,} MiB")
@@ -287,8 +294,7 @@ def main():
         print("--help latency: " + ", ".join(f"{script} {seconds:.2f} s" for script, seconds in results["help_seconds"].items()))
     if args.accuracy_seeds:
         print(f"\nTest accuracy after {RunConfig.epochs} epochs on all {len(x_train):,} training images:")
-        accuracy = accuracy_race((x_train, y_train), test_set, range(1, args.accuracy_seeds + 1))
-        results["test_accuracy"] = accuracy
+        results["test_accuracy"] = accuracy = accuracy_race((x_train, y_train), test_set, range(1, args.accuracy_seeds + 1))
         print(f"  mean ± std over {args.accuracy_seeds} seeds: report's way {mean_std(accuracy['report'])}, "
               f"project's path {mean_std(accuracy['project'])}")
     print(f"\nThe project's path trains {results['speedup']:.2f}x as fast as the report's way here.")
