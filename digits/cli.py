@@ -134,12 +134,6 @@ def config_from(args, base=None):
     return replace(base, **given)
 
 
-def parse_config(parser, argv=None, base=None):
-    """Parse argv into (args, RunConfig); flags left out take their value from base, if given."""
-    args = parser.parse_args(argv)
-    return args, config_from(args, base)
-
-
 def data_path(given, saved=None):
     """Where MNIST comes from: --data, else the data a saved run was trained on, else $MNIST_DATA;
     None means the Keras cache."""

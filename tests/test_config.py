@@ -15,7 +15,7 @@ def parse(argv, base=None):
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
     cli.add_speed_arguments(parser, "threads")
-    return cli.parse_config(parser, argv, base)[1]
+    return cli.config_from(parser.parse_args(argv), base)
 
 
 def test_defaults_are_the_reports(monkeypatch):
