@@ -3,12 +3,15 @@
 The page (digits/static/draw.*) posts each drawing as a PNG; the server brings it into
 MNIST's format with the very function `add_own_digits.py` uses (digits.own_digits.to_mnist_format),
 predicts it, and saves confirmed drawings into <data>/train/<digit>/ or
-<data>/validation/<digit>/, where `add_own_digits.py` reads them.
+<data>/validation/<digit>/, where `add_own_digits.py` reads them. The page can switch the
+model to another run folder beside the one it started with (say, the fine-tuned
+models/own-digits beside models/cnn), by the run's name.
 
 Safe by default: it answers only requests addressed to this machine's loopback names
-with its own port (no DNS rebinding), takes POSTs only as same-origin JSON, caps their
-size, accepts only PNG images up to 1024x1024, names every file itself, writes nothing
-outside the data folder, and never overwrites a file.
+with its own port (no DNS rebinding), takes POSTs only as same-origin JSON objects, caps
+their size, accepts only PNG images up to 1024x1024, names every file itself, writes
+nothing outside the data folder, and never overwrites a file. Whatever is posted, a
+refusal is a 4xx with a JSON {"error": ...}, never a 500.
 """
 
 import base64
@@ -30,7 +33,7 @@ import uuid
 
 from flask import Flask, abort, g, jsonify, request, send_from_directory
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import HTTPException
 
 from digits.data import to_inputs
@@ -280,11 +283,15 @@ def quiet_request_log():
 
 
 def allowed_hosts(state):
-    """Host headers this server answers: its loopback names with its port, and --host if one was given."""
+    """Host headers this server answers: its loopback names with its port, and --host if one was given.
+
+    On port 80 the names alone too: Werkzeug drops http's default port from the host it reports.
+    """
     names = list(LOOPBACK_NAMES)
     if state.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
         names.append(f"[{state.host}]" if ":" in state.host else state.host)
-    return {f"{name}:{state.port}" for name in names}
+    hosts = {f"{name}:{state.port}" for name in names}
+    return hosts | set(names) if state.port == 80 else hosts
 
 
 def posted_object():
@@ -334,6 +341,8 @@ def decoded_png(data):
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
+    except UnidentifiedImageError:
+        abort(400, "the PNG cannot be read (its header is damaged or of no known kind)")
     except Exception as error:  # Pillow raises many kinds of error for a damaged file
         abort(400, f"the PNG cannot be read ({first_line(error)})")
     if image.format != "PNG" or image.size != (width, height) or getattr(image, "is_animated", False):

@@ -167,6 +167,13 @@ def test_loopback_names_with_the_port_are_answered(client):
     assert post(client, "/predict", {"image": drawing()[0]}, Origin=f"http://{HOST}").status_code == 200
 
 
+def test_on_port_80_the_loopback_names_are_answered_with_the_port_or_without(model_file, tmp_path):
+    client = draw_app.create_app(StubReader(model_file), tmp_path / "data", 80).test_client()
+    for host in ("localhost:80", "[::1]:80", "127.0.0.1", "localhost"):  # Werkzeug drops :80 from the host
+        assert client.get("/state", headers={"Host": host}).status_code == 200
+    assert client.get("/state", headers={"Host": "evil.example"}).status_code == 403
+
+
 def test_posts_must_be_json(client, tmp_path):
     answer = client.post("/save", data={"label": "1", "split": "train"}, headers={"Host": HOST})
     assert answer.status_code == 400 and "JSON" in answer.get_json()["error"]
@@ -306,17 +313,26 @@ class StubReader:
         self.path = Path(path or self.path)
 
 
+@pytest.fixture
+def stub_client(runs, tmp_path):
+    return draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+
+
 def png_chunk(kind, data):
     return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
 
-def raw_png(width, height, depth=8, colour=0, rows=None, interlace=0, before_data=(), idat=None):
-    """A PNG written byte by byte, for what Pillow will not write (16-bit colour, odd headers and chunks)."""
+def raw_png(width, height, depth=8, colour=0, interlace=0, before_data=(), idat=None):
+    """A PNG written byte by byte, for what Pillow will not write (16-bit colour, odd headers and chunks):
+    white with a black bar down the middle, opaque."""
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([depth, colour, 0, 0, interlace])
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 1)
-    if rows is None:
-        rows = b"".join(b"\0" + bytes([255, 0][y % 2]) * (channels * width * max(depth, 8) // 8) for y in range(height))
-    data = zlib.compress(rows) if idat is None else idat
+    channels, top = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 1), 2**depth - 1
+    alpha = [top] if colour in (4, 6) else []
+    pixels = [[0 if width // 3 <= x < 2 * width // 3 else top] * (channels - len(alpha)) + alpha for x in range(width)]
+    bits = "".join(format(value, f"0{depth}b") for pixel in pixels for value in pixel)
+    bits += "0" * (-len(bits) % 8)  # a row ends on a whole byte
+    row = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    data = zlib.compress((b"\0" + row) * height) if idat is None else idat
     return (draw_app.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
             + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
 
@@ -344,16 +360,18 @@ def odd_pngs():
     return {
         "1x1 white": saved_png(Image.new("L", (1, 1), 255)), "1x1 black": saved_png(Image.new("L", (1, 1), 0)),
         "16-bit grey": saved_png(Image.fromarray((~ink * 65535).astype(np.uint16))),
-        "16-bit RGBA": raw_png(8, 8, 16, 6), "16-bit grey, raw": raw_png(8, 8, 16, 0), "2-bit grey": raw_png(8, 8, 2, 0),
+        "16-bit RGBA": raw_png(12, 12, 16, 6), "16-bit grey, raw": raw_png(12, 12, 16, 0), "2-bit grey": raw_png(9, 9, 2, 0),
+        "16-bit grey and alpha": raw_png(12, 12, 16, 4), "16-bit RGB": raw_png(12, 12, 16, 2),
         "palette": saved_png(palette), "palette with transparency": saved_png(palette, transparency=0),
         "LA": saved_png(one.convert("LA")), "ink only opaque": saved_png(transparent),
         "all transparent": saved_png(Image.new("RGBA", (50, 50), (0, 0, 0, 0))), "1-bit": saved_png(one.convert("1")),
-        "interlaced 1x1": raw_png(1, 1, interlace=1), "1024x1024": saved_png(Image.new("L", (1024, 1024), 255)),
+        "interlaced 1x1": raw_png(1, 1, interlace=1), "1x3": raw_png(3, 1),
+        "1024x1024": saved_png(Image.new("L", (1024, 1024), 255)),
         "1024x1 line": saved_png(Image.new("L", (1024, 1), 0)), "1x1024 line": raw_png(1, 1024),
-        "garbage eXIf": raw_png(8, 8, before_data=[png_chunk(b"eXIf", b"MM\0*garbage")]),
-        "zTXt bomb": raw_png(8, 8, before_data=[png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"\0" * 20_000_000, 9))]),
-        "garbage iCCP": raw_png(8, 8, before_data=[png_chunk(b"iCCP", b"p\0\0" + zlib.compress(b"junk"))]),
-        "unknown chunks": raw_png(8, 8, before_data=[png_chunk(b"abCd", b"x"), png_chunk(b"ABCD", b"y")]),
+        "garbage eXIf": raw_png(12, 12, before_data=[png_chunk(b"eXIf", b"MM\0*garbage")]),
+        "zTXt bomb": raw_png(12, 12, before_data=[png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"\0" * 20_000_000, 9))]),
+        "garbage iCCP": raw_png(12, 12, before_data=[png_chunk(b"iCCP", b"p\0\0" + zlib.compress(b"junk"))]),
+        "unknown chunks": raw_png(12, 12, before_data=[png_chunk(b"abCd", b"x"), png_chunk(b"ABCD", b"y")]),
         "no IEND": saved_png(one)[:-12], "palette without PLTE": raw_png(8, 8, 8, 3),
     }
 
@@ -446,14 +464,12 @@ def fuzzed_object(rng, endpoint, images):
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
 @pytest.mark.parametrize("endpoint", ["/predict", "/save", "/undo-save", "/reload"])
-def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(runs, tmp_path, endpoint):
-    app = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT)
-    client = app.test_client()
+def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(stub_client, tmp_path, endpoint):
     images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
               misencoded_images())
     rng = random.Random(f"issue 14 {endpoint}")
     for body in fuzzed_bodies(rng, endpoint, images, count=90):
-        answer = client.post(endpoint, data=body, content_type="application/json", headers={"Host": HOST})
+        answer = stub_client.post(endpoint, data=body, content_type="application/json", headers={"Host": HOST})
         shown = body[:200]
         assert answer.status_code < 500 and answer.is_json, (answer.status_code, shown, answer.data[:300])
         if answer.status_code >= 400:
@@ -464,29 +480,26 @@ def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(runs, tmp_pa
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
 @pytest.mark.parametrize("name", sorted(odd_pngs()))
-def test_an_odd_png_is_read_or_refused_never_a_500(runs, tmp_path, name):
-    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
-    answer = post(client, "/predict", {"image": data_url(odd_pngs()[name])})
+def test_an_odd_png_is_read_or_refused_never_a_500(stub_client, name):
+    answer = post(stub_client, "/predict", {"image": data_url(odd_pngs()[name])})
     assert answer.status_code in (200, 400), answer.data[:300]
     if answer.status_code == 200:
         assert np.array(answer.get_json()["pixels"]).shape == (28, 28)
 
 
 @pytest.mark.parametrize("name", sorted(broken_pngs()))
-def test_a_broken_png_is_refused(runs, tmp_path, name):
-    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+def test_a_broken_png_is_refused(stub_client, tmp_path, name):
     for endpoint, body in (("/predict", {}), ("/save", {"label": 1, "split": "train"})):
-        answer = post(client, endpoint, {"image": data_url(broken_pngs()[name]), **body})
+        answer = post(stub_client, endpoint, {"image": data_url(broken_pngs()[name]), **body})
         assert answer.status_code == 400 and "PNG" in answer.get_json()["error"], answer.get_json()
     assert written(tmp_path) == []
 
 
 @pytest.mark.parametrize("body", [3, 1.5, "x", [], [{"image": "..."}], None, True, False])
-def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(runs, tmp_path, body):
-    client = draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
-    assert post(client, "/save", {"image": drawing()[0], "label": 1, "split": "train"}).status_code == 200
+def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(stub_client, tmp_path, body):
+    assert post(stub_client, "/save", {"image": drawing()[0], "label": 1, "split": "train"}).status_code == 200
     before = written(tmp_path)
     for endpoint in ("/predict", "/save", "/undo-save", "/reload"):
-        answer = post(client, endpoint, body)
+        answer = post(stub_client, endpoint, body)
         assert answer.status_code == 400 and "must be a JSON object" in answer.get_json()["error"]
     assert written(tmp_path) == before  # /undo-save did not undo
