@@ -84,6 +84,9 @@ def add_predict_arguments(parser):
 
 def add_draw_arguments(parser):
     parser.add_argument("--model", default="models/cnn", metavar="RUN", help="a run folder or a .keras/.h5 model (default: %(default)s)")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                        help="run folders the page can switch to, e.g. after fine-tuning (default: the folder "
+                        "holding --model's run, e.g. models/)")
     parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/<digit>/ and DIR/validation/<digit>/ (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: %(default)s)")
@@ -177,7 +180,8 @@ def train_main(args):
     print(accuracy_line("After", after))
     if skipped:
         print(f"{skipped} file(s) or folder(s) skipped")
-    print(f"Read with it: python add_own_digits.py draw --model {run.path}")
+    print(f"Read with it: python add_own_digits.py draw --model {run.path} (or choose {run.path.name} in the "
+          "draw page's list of runs)")
     return 0
 
 
@@ -229,7 +233,7 @@ def draw_main(args):
     from digits import draw_app
 
     reader = draw_app.Reader(args.model)
-    app = draw_app.create_app(reader, args.data_dir, args.port, args.host)
+    app = draw_app.create_app(reader, args.data_dir, args.port, args.host, runs_dir=args.runs_dir)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Warning: listening on {args.host}, not only this machine: anyone who can reach it can save "
               f"drawings into {args.data_dir}/.", file=sys.stderr)
