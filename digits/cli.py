@@ -37,8 +37,9 @@ def add_data_arguments(parser, limit=True):
     group.add_argument(
         "--data", metavar="PATH",
         help="MNIST as a Keras-layout .npz file (x_train, y_train, x_test, y_test) or a folder holding "
-        "the four original IDX files, plain or .gz. Default: $MNIST_DATA if set, else the Keras cache "
-        "(~/.keras/datasets/mnist.npz), downloading it if needed. Use it on machines without internet.",
+        "the four original IDX files, plain or .gz. Default: the data of the saved run the script starts "
+        "from, if any, else $MNIST_DATA if set, else the Keras cache (~/.keras/datasets/mnist.npz), "
+        "downloading it if needed. Use it on machines without internet.",
     )
     if limit:
         group.add_argument(
