@@ -276,7 +276,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
 
 
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
-    args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz, "--workers", 1)
+    args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--limit", 500, "--data", digits_npz, "--workers", 1)
     storage_path = tmp_path / "results" / "report" / "sweeps.log"
 
     with started_sweep(*args, cwd=tmp_path) as process:
