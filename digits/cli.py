@@ -11,7 +11,6 @@ from dataclasses import fields, replace
 import os
 import sys
 
-from digits import hardware
 from digits.config import OPTIMIZERS, PRECISIONS, XLA_CHOICES, RunConfig
 from digits.errors import InputError
 
@@ -144,7 +143,6 @@ def data_path(given, saved=None):
 def run(main):
     """Run a script's main(): bad input becomes one line on stderr and exit code 2, never a traceback."""
     prog = os.path.basename(sys.argv[0])
-    hardware.quiet_tensorflow_without_gpu()
     try:
         sys.exit(main())
     except InputError as error:

@@ -93,12 +93,13 @@ def has_nvidia_device():
     return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
 
 
-def quiet_tensorflow_without_gpu():
-    """On a machine with no NVIDIA device, keep TensorFlow's C++ log to fatal messages.
+def quiet_tensorflow():
+    """Keep TensorFlow's C++ log to warnings and errors, and on a machine with no NVIDIA device
+    to fatal messages; a TF_CPP_MIN_LOG_LEVEL the user set is left as it is.
 
-    There TensorFlow logs "failed call to cuInit: UNKNOWN ERROR (303)" at error level on every
-    start, which looks alarming and only says that there is no GPU; real failures still come as
-    Python exceptions. A TF_CPP_MIN_LOG_LEVEL the user set is left as it is.
+    TensorFlow prints a screenful of start-up notices; and without an NVIDIA device it logs
+    "failed call to cuInit: UNKNOWN ERROR (303)" at error level on every start, which looks
+    alarming and only says that there is no GPU (real failures still come as Python exceptions).
+    Must run before TensorFlow loads: the package's __init__ calls it.
     """
-    if not has_nvidia_device():
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
