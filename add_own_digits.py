@@ -167,7 +167,7 @@ def train_main(args):
     result = training.train(config, training_set, start_from=model_file)
     result.raise_if_diverged()
     after = scores(result.model, dataset, own_validation)
-    record = result.record(training_set)
+    record = result.record()
     record["own_digits"] = {
         "train_dir": args.train_dir, "validation_dir": args.validation_dir, "repeat": args.repeat,
         "train_counts": own_train.counts(), "validation_counts": own_validation.counts(),

@@ -106,7 +106,7 @@ def main(argv=None):
         print(f"\nStopped. Finished epochs are saved in {run.checkpoint}; add --resume to continue.")
         return 130
     result.raise_if_diverged()
-    run.save(result.model, result.record(dataset))
+    run.save(result.model, result.record())
 
     figures = args.figures or run.figures
     title = f"{config.describe()}; {training.describe_training_set(len(dataset.train_images), config)}"

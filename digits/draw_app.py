@@ -39,6 +39,7 @@ from werkzeug.exceptions import HTTPException
 from digits.data import to_inputs
 from digits.errors import InputError, first_line
 from digits.own_digits import digit_files, to_mnist_format
+from digits.runs import RunFolder, find_model_file
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -47,7 +48,6 @@ MAX_IMAGE_SIDE = 1024
 PNG_DATA_URL = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-MODEL_FILES = ("model.keras", "model.h5")  # what makes a folder a run the page can switch to
 
 
 class Reader:
@@ -62,8 +62,6 @@ class Reader:
 
         Raises InputError, in one line, when it cannot be loaded; the model read with so far stays.
         """
-        from digits.runs import find_model_file
-
         path = Path(self.path if path is None else path)
         model_file = find_model_file(path)  # a wrong path answers before TensorFlow loads
         from digits.model import load_trained_model
@@ -218,7 +216,7 @@ def run_names(runs_dir):
     except OSError:  # no such folder, or not readable: nothing to switch to
         return []
     return sorted(folder.name for folder in folders if not folder.name.startswith(".")
-                  and any(os.path.isfile(folder / name) for name in MODEL_FILES))
+                  and RunFolder(folder).model_file() is not None)
 
 
 def current_run(model_path, runs_dir):

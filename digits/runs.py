@@ -47,6 +47,10 @@ class RunFolder:
         self.checkpoint_history = self.checkpoint / "history.json"
         self.backup = self.checkpoint / "backup"
 
+    def model_file(self):
+        """Its model.keras, else its model.h5, else None."""
+        return next((path for path in (self.model_keras, self.model_h5) if path.is_file()), None)
+
     def is_complete(self):
         return self.run_json.is_file() and self.model_keras.is_file()
 
@@ -103,11 +107,10 @@ def find_model_file(path):
     """The model a user points at: a .keras or .h5 file, or a run folder's model.keras (else model.h5)."""
     path = Path(path)
     if path.is_dir():
-        run = RunFolder(path)
-        for candidate in (run.model_keras, run.model_h5):
-            if candidate.is_file():
-                return candidate
-        raise InputError(f"{path}: no model.keras or model.h5 in this folder")
+        model_file = RunFolder(path).model_file()
+        if model_file is None:
+            raise InputError(f"{path}: no model.keras or model.h5 in this folder")
+        return model_file
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder")
     if path.suffix not in (".keras", ".h5"):

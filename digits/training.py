@@ -146,6 +146,7 @@ class TrainResult:
     """What one training run gives: the trained model in float32, and how it went."""
 
     config: RunConfig
+    data: dict  # what it was trained and tested on (Dataset.summary)
     model: keras.Model  # float32, whatever precision it was trained in: tested, saved and fine-tuned as it is
     history: dict  # per epoch, as lists by metric
     train: dict  # loss and accuracy of the last epoch (dropout on, as the report gives them)
@@ -159,11 +160,11 @@ class TrainResult:
         if self.diverged:
             raise TrainingDiverged(self.history)
 
-    def record(self, dataset):
+    def record(self):
         """The run record: run.json of a run folder and the attributes of a sweep trial alike."""
         return {
             "config": self.config.to_dict(),
-            "data": dataset.summary(),
+            "data": self.data,
             "parameters": self.model.count_params(),
             "learning_rate": float(f"{float(self.model.optimizer.learning_rate):.6g}"),
             "precision": self.precision,
@@ -206,6 +207,7 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     model = as_float32(model, config)
     return TrainResult(
         config=config,
+        data=dataset.summary(),
         model=model,
         history=history,
         train={"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},

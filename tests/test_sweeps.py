@@ -254,7 +254,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
 
     def spy(config, dataset, **options):
         result = train(config, dataset, **options)
-        calls.append((config, options, set(result.record(dataset))))
+        calls.append((config, options, set(result.record())))
         return result
 
     monkeypatch.setattr(training, "train", spy)

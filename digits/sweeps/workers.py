@@ -80,7 +80,7 @@ def train_trial(config, dataset, test_each_epoch):
 
     keras.backend.clear_session()  # one worker trains many models: free the previous ones
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a new model per trial retraces; that is expected
-    return training.train(config, dataset, test_each_epoch=test_each_epoch, verbose=False).record(dataset)
+    return training.train(config, dataset, test_each_epoch=test_each_epoch, verbose=False).record()
 
 
 def objective(record):
