@@ -57,7 +57,7 @@ def main(argv=None):
     figures = save_figures(model, model_file, dataset, probabilities, (numbers, roc, pr), figures_folder, args.format)
     record = {
         "model": str(model_file),
-        "data": dataset.summary(),
+        "data": dataset.fingerprint(),
         **numbers,
         "figures": [str(path) for path in figures],
         "provenance": provenance(),

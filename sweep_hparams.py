@@ -1,6 +1,6 @@
 """Sweep the report's hyperparameters overnight, then rebuild its tables and figures in seconds.
 
-    python sweep_hparams.py optimizer --data ../shared/mnist-first24k   # the report's Table 1
+    python sweep_hparams.py optimizer                                   # the report's Table 1
     python sweep_hparams.py all --seeds 3                               # every experiment, 3 seeds each
     python sweep_hparams.py custom --grid "dropout=0.1,0.3 batch_size=32,128"
     python sweep_hparams.py report                                      # tables and figures, no training
@@ -10,9 +10,12 @@ Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, bat
 after every epoch, Figures 9 and 10), batch_size (Figure 11), learning_rate (section 5.3),
 all, and custom grids. Every run holds out the last tenth of its training images; the
 study optimizes the accuracy on them, and the test accuracy is recorded beside it.
-Results go to an Optuna study per experiment in results/report/sweeps.log, where the
-reproduction's own runs ship (--storage for another journal, SQLite or PostgreSQL), and
-the tables and figures beside the storage (--out to choose). Rerunning the same command
+Results go to an Optuna study per experiment in results/sweeps/sweeps.log (--storage for
+another journal, SQLite or PostgreSQL), and the tables and figures beside the storage
+(--out to choose). The reproduction's own runs ship in results/report/sweeps.log: `report`
+reads them unless --storage names another, and `--storage results/report/sweeps.log`
+continues them. A run is known by its settings, seed and data fingerprint: a sweep on other
+data trains its own runs, and reports them apart. Rerunning the same command
 after Ctrl-C, a crash or a reboot continues: finished runs are never repeated; runs cut
 off are run again. Workers on several machines share a study through
 --storage postgresql://...; every point is completed exactly once.
@@ -22,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from digits import cli
-from digits.data import load_dataset
+from digits.data import describe_data, load_dataset
 from digits.errors import InputError
 from digits.sweeps.experiments import (
     MAX_EPOCHS, SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
@@ -63,13 +66,13 @@ def build_parser():
     storage = parser.add_argument_group("storage and report")
     storage.add_argument(
         "--storage", metavar="PATH_OR_URL",
-        help="where results live: a journal file (default: results/report/sweeps.log, the reproduction's "
-        "committed runs), sqlite:///FILE.db, or "
+        help="where results live: a journal file (default: results/sweeps/sweeps.log for sweeps, and for "
+        "'report' results/report/sweeps.log, the reproduction's committed runs), sqlite:///FILE.db, or "
         "postgresql://USER:PASSWORD@HOST/DB to share one study between machines",
     )
     storage.add_argument(
         "--out", metavar="DIR",
-        help="folder for the tables, figures and README.md (default: the storage file's folder, e.g. results/report "
+        help="folder for the tables, figures and README.md (default: the storage file's folder, e.g. results/sweeps "
         "for the default storage; results/DB for a database server)",
     )
     storage.add_argument("--report-only", action="store_true", help="rebuild the tables and figures without training")
@@ -113,20 +116,21 @@ def planned_sweeps(args, base):
             for experiment in chosen_experiments(args)]
 
 
-def run_experiment(storage, args, experiment, grid, name):
-    """Run one experiment's grid in its study with this machine's workers; 130 if stopped."""
+def run_experiment(storage, args, experiment, grid, name, dataset):
+    """Run one experiment's grid on `dataset` in its study with this machine's workers; 130 if stopped."""
     from digits.sweeps import claims, storage as storages, workers
-    from digits.sweeps.keys import key
+    from digits.sweeps.keys import keyed_runs
 
     study = storages.load_or_create_study(storage, name)
-    storages.register_grid(study, experiment, grid)
-    keys = {key(config) for config, _ in grid}
+    grid = keyed_runs(grid, dataset)
+    storages.register_grid(study, experiment, grid, dataset)
+    keys = {trial_key for trial_key, _, _ in grid}
     before = claims.read_grid_state(study, keys)
     count, threads = workers.plan_workers(args.workers, args.threads, len(keys) - len(before.complete))
     print(
         f"Sweep {name!r}: {experiment.description}; {len(experiment.points)} points x {args.seeds} seed(s) = "
         f"{len(grid)} runs, {len(before.complete)} already done; {count} worker(s) here, "
-        f"{threads} thread(s) each; storage {storages.redacted(args.storage or storages.DEFAULT_STORAGE)}",
+        f"{threads} thread(s) each; storage {storages.redacted(args.storage)}",
         flush=True,
     )
     try:
@@ -153,19 +157,24 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
 
     # Optuna, the sweep engine and the figures load only now, so that --help answers at once.
-    from digits.sweeps.storage import default_out, open_storage
+    from digits.sweeps.storage import DEFAULT_STORAGE, REPRODUCTION_STORAGE, default_out, open_storage
 
+    if args.storage is None:
+        args.storage = REPRODUCTION_STORAGE if args.experiment == "report" else DEFAULT_STORAGE
     storage = open_storage(args.storage)
     out = Path(args.out) if args.out else default_out(args.storage)
     if args.experiment == "report":
+        print(f"Report of {args.storage}" + (" (the reproduction's runs; --storage names another)"
+                                              if args.storage == REPRODUCTION_STORAGE else ""))
         print_report(storage, out)
         return 0
     base = cli.config_from(args, SWEEP_BASE)
     planned = planned_sweeps(args, base)
     if not args.report_only:
-        load_dataset(base.data, base.limit)  # fail on bad data here, not in every worker
+        dataset = load_dataset(base.data, base.limit)  # bad data fails here, not in every worker
+        print(f"Data: {describe_data(dataset.fingerprint(base.validation_split))}")
         for experiment, grid, name in planned:
-            if run_experiment(storage, args, experiment, grid, name):
+            if run_experiment(storage, args, experiment, grid, name, dataset):
                 return 130
     print_report(storage, out, [name for _, _, name in planned])
     return 0

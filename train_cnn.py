@@ -112,7 +112,7 @@ def main(argv=None):
     title = f"{config.describe()}; {training.describe_training_set(len(dataset.train_images), config)}"
     plots.save_training_curves(result.history, run.curves_png, title, result.test)
     plots.save_digit_grid(dataset.train_images, dataset.train_labels, f"{figures}/training_digits.png",
-                          "First nine MNIST training digits")
+                          f"The first nine training images ({dataset.source})")
     for metric in ("accuracy", "loss"):
         plots.save_metric_curve(result.history, metric, f"{figures}/{metric}_per_epoch.png",
                                 f"{metric.capitalize()} per epoch: {title}", result.test[metric])

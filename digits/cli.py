@@ -12,6 +12,7 @@ import os
 import sys
 
 from digits.config import OPTIMIZERS, PRECISIONS, XLA_CHOICES, RunConfig
+from digits.data import SHIPPED
 from digits.errors import InputError
 
 DEFAULTS = RunConfig()
@@ -35,10 +36,11 @@ def add_data_arguments(parser, limit=True):
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data", metavar="PATH",
-        help="MNIST as a Keras-layout .npz file (x_train, y_train, x_test, y_test) or a folder holding "
-        "the four original IDX files, plain or .gz. Default: the data of the saved run the script starts "
-        "from, if any, else $MNIST_DATA if set, else the Keras cache (~/.keras/datasets/mnist.npz), "
-        "downloading it if needed. Use it on machines without internet.",
+        help="the data: 'mnist', the complete MNIST shipped in data/mnist/ (checked against its checksums); "
+        "'keras', the Keras cache (~/.keras/datasets/mnist.npz, downloaded if missing); or a path: a "
+        "Keras-layout .npz file (x_train, y_train, x_test, y_test) or a folder holding the four IDX files "
+        "of MNIST's format, plain or .gz (Fashion-MNIST, say). Default: the data of the saved run the "
+        "script starts from, if any, else $MNIST_DATA if set, else 'mnist'.",
     )
     if limit:
         group.add_argument(
@@ -126,7 +128,7 @@ def given_settings(args):
 def config_from(args, base=None):
     """The run's RunConfig: the flags given, over `base` (default: the report's settings).
 
-    The data is --data, else the base's data, else $MNIST_DATA, else the Keras cache.
+    The data is --data, else the base's data, else $MNIST_DATA, else the shipped MNIST.
     """
     base = base or DEFAULTS
     given = given_settings(args)
@@ -135,9 +137,9 @@ def config_from(args, base=None):
 
 
 def data_path(given, saved=None):
-    """Where MNIST comes from: --data, else the data a saved run was trained on, else $MNIST_DATA;
-    None means the Keras cache."""
-    return given or saved or os.environ.get("MNIST_DATA") or None
+    """Where MNIST comes from: --data, else the data a saved run was trained on, else $MNIST_DATA,
+    else "mnist", the copy shipped in data/mnist/ (see digits.data)."""
+    return given or saved or os.environ.get("MNIST_DATA") or SHIPPED
 
 
 def run(main):

@@ -23,7 +23,7 @@ XLA_CHOICES = ("auto", "on", "off")  # auto: Keras's choice, on for a GPU and of
 
 @dataclass(frozen=True)
 class RunConfig:
-    # Data: None means the Keras cache (~/.keras/datasets/mnist.npz).
+    # Data: 'mnist' (the copy in data/mnist/; None means it too), 'keras' (the Keras cache) or a path.
     data: str | None = None
     limit: int | None = None  # train on the first N training images only
     # Model: Conv2D(filters[i], kernel) -> MaxPooling2D(pool), the last conv unpooled.

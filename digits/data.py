@@ -1,15 +1,18 @@
 """Loading MNIST, checking it, and turning it into what the network eats.
 
-Sources, in this order: an explicit path (--data, or $MNIST_DATA), which is a
-Keras-layout .npz or a folder of the four original IDX files (plain or .gz);
-else keras.datasets.mnist.load_data(), which reads the Keras cache and downloads
-on a miss. Whatever the source, the arrays are checked before anyone trains on
-them, and any problem is an InputError naming the file.
+A data source is one of: "mnist" (the default; None means it too), the complete MNIST
+shipped with the project in data/mnist/, checked against its checksums before it is
+read; "keras", keras.datasets.mnist.load_data(), which reads the Keras cache and
+downloads on a miss; or a path: a Keras-layout .npz or a folder of the four original
+IDX files (plain or .gz). Whatever the source, the arrays are checked before anyone
+trains on them, and any problem is an InputError naming the file.
 """
 
 from dataclasses import dataclass, replace
 import gzip
 import hashlib
+import json
+import math
 from pathlib import Path
 import zipfile
 import zlib
@@ -27,17 +30,36 @@ IDX_FILES = {
 }
 IDX_UNSIGNED_BYTE = 0x08
 ZIP_SIGNATURE = b"PK\x03\x04"  # .npz files are zip archives
-KERAS_CACHE = "keras cache (keras.datasets.mnist)"
+
+SHIPPED = "mnist"  # the data source name of the copy in data/mnist/
+KERAS = "keras"  # the data source name of the Keras cache
+SHIPPED_FOLDER = Path(__file__).resolve().parent.parent / "data" / "mnist"
+# SHA-256 of the four original 1998 files as shipped (their MD5s, the well-known ones, are in data/mnist/README.md).
+SHIPPED_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+SOURCE_NAMES = {SHIPPED: "MNIST shipped in data/mnist", KERAS: "MNIST from the Keras cache"}
 
 
 def load_mnist(path=None, limit=None):
     """Return MNIST as uint8 arrays ((x_train, y_train), (x_test, y_test)).
 
-    path: a .npz file, a folder of IDX files, or None for the Keras cache.
+    path: "mnist" or None (the shipped copy), "keras" (the Keras cache), a .npz file or a
+    folder of IDX files.
     limit: keep only the first `limit` training images (the test set stays whole).
     """
-    arrays = load_keras_cache() if path is None else load_path(Path(path))
-    source = "the Keras cache" if path is None else str(path)
+    path = path or SHIPPED
+    if path == KERAS:
+        arrays = load_keras_cache()
+    else:
+        folder = SHIPPED_FOLDER if path == SHIPPED else Path(path)
+        if folder.resolve() == SHIPPED_FOLDER:
+            check_shipped(folder)
+        arrays = load_path(folder)
+    source = describe_source(path)
     x_train, y_train = check_split(arrays["x_train"], arrays["y_train"], f"{source} (training set)")
     x_test, y_test = check_split(arrays["x_test"], arrays["y_test"], f"{source} (test set)")
     if limit is not None:
@@ -55,15 +77,19 @@ class Dataset:
     test_labels: np.ndarray
     source: str
 
-    def summary(self):
-        """What a run was trained and tested on, for its record, with a fingerprint of the training set."""
-        fingerprint = hashlib.sha256(self.train_images.tobytes() + self.train_labels.tobytes()).hexdigest()
-        return {
-            "source": self.source,
-            "train_images": len(self.train_images),
-            "test_images": len(self.test_images),
-            "train_sha256": fingerprint,
+    def fingerprint(self, validation_split=0.0):
+        """What a run with this validation split trains, validates and tests on, for its record:
+        the source, and each part's image count and SHA-256 (of its images and labels), and
+        `sha256`, one hash of the three that names the data a run saw, whatever its path."""
+        split = split_point(len(self.train_images), validation_split)
+        parts = {
+            "train": part_summary(self.train_images[:split], self.train_labels[:split]),
+            "validation": (part_summary(self.train_images[split:], self.train_labels[split:])
+                           if split < len(self.train_images) else None),
+            "test": part_summary(self.test_images, self.test_labels),
         }
+        combined = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        return {"source": self.source, **parts, "sha256": combined}
 
     def with_extra_training(self, images, labels):
         """The same data with more training images appended (a person's own digits)."""
@@ -71,10 +97,48 @@ class Dataset:
                        train_labels=np.concatenate([self.train_labels, labels]))
 
 
+def part_summary(images, labels):
+    return {"images": len(images), "sha256": hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()}
+
+
+def split_point(count, fraction):
+    """Where the validation slice starts: the last `fraction` of the data, as Keras's validation_split."""
+    return int(math.floor(count * (1.0 - fraction))) if fraction else count
+
+
+def describe_data(fingerprint):
+    """E.g. 'MNIST shipped in data/mnist: 54,000 training, 6,000 validation and 10,000 test images
+    (data 3f2a9c1e)', for tables and figure titles."""
+    counts = [f"{fingerprint['train']['images']:,} training"]
+    if fingerprint.get("validation"):
+        counts.append(f"{fingerprint['validation']['images']:,} validation")
+    counts.append(f"{fingerprint['test']['images']:,} test images")
+    listed = ", ".join(counts[:-1]) + " and " + counts[-1]
+    return f"{fingerprint['source']}: {listed} (data {fingerprint['sha256'][:8]})"
+
+
 def load_dataset(path=None, limit=None):
-    """load_mnist's arrays as a Dataset; path None is the Keras cache."""
+    """load_mnist's arrays as a Dataset; see load_mnist for `path`."""
     (x_train, y_train), (x_test, y_test) = load_mnist(path, limit)
-    return Dataset(x_train, y_train, x_test, y_test, source=str(path) if path else KERAS_CACHE)
+    return Dataset(x_train, y_train, x_test, y_test, source=describe_source(path or SHIPPED, limit))
+
+
+def describe_source(path, limit=None):
+    """A data source for people: its name, or its path; with the limit, if any."""
+    name = SOURCE_NAMES.get(path, str(path))
+    return name if limit is None else f"{name}, first {limit:,} training images"
+
+
+def check_shipped(folder):
+    """Refuse a shipped copy that is not byte for byte the original: a changed byte could
+    otherwise decompress into a different, silently wrong digit."""
+    for name, expected in SHIPPED_SHA256.items():
+        path = folder / name
+        restore = "restore it with `git checkout data/mnist`"
+        if not path.is_file():
+            raise InputError(f"{path}: missing from the MNIST shipped with the project; {restore}")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise InputError(f"{path}: damaged or changed (its SHA-256 is not the original file's); {restore}")
 
 
 def load_path(path):
@@ -160,7 +224,7 @@ def load_keras_cache():
     except Exception as error:  # Keras wraps every download failure in a bare Exception
         raise InputError(
             f"MNIST is not in the Keras cache and could not be downloaded ({first_line(error)}): "
-            "pass --data PATH (an mnist.npz or a folder of the IDX files) or set MNIST_DATA"
+            "leave out --data keras to use the copy shipped in data/mnist/, or pass --data PATH"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from digits import hardware
 from digits.config import RunConfig
-from digits.data import to_inputs, to_one_hot
+from digits.data import split_point, to_inputs, to_one_hot
 from digits.errors import InputError
 from digits.model import PREDICTION_BATCH_SIZE, as_float32, compile_cnn, load_trained_model
 from digits.runs import provenance
@@ -146,7 +146,7 @@ class TrainResult:
     """What one training run gives: the trained model in float32, and how it went."""
 
     config: RunConfig
-    data: dict  # what it was trained and tested on (Dataset.summary)
+    data: dict  # what it was trained, validated and tested on (Dataset.fingerprint)
     model: keras.Model  # float32, whatever precision it was trained in: tested, saved and fine-tuned as it is
     history: dict  # per epoch, as lists by metric
     train: dict  # loss and accuracy of the last epoch (dropout on, as the report gives them)
@@ -207,7 +207,7 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     model = as_float32(model, config)
     return TrainResult(
         config=config,
-        data=dataset.summary(),
+        data=dataset.fingerprint(config.validation_split),
         model=model,
         history=history,
         train={"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},
@@ -227,14 +227,9 @@ def continued(model, config):
     return model
 
 
-def validation_split_at(count, fraction):
-    """Where the validation slice starts: the last `fraction` of the data, as Keras's validation_split."""
-    return int(math.floor(count * (1.0 - fraction)))
-
-
 def describe_training_set(count, config):
     """E.g. 'trained on 4,500 images (500 held out for validation)', for figure titles."""
-    split = validation_split_at(count, config.validation_split) if config.validation_split else count
+    split = split_point(count, config.validation_split)
     held_out = f" ({count - split:,} held out for validation)" if split < count else ""
     return f"trained on {split:,} images{held_out}"
 
@@ -248,7 +243,7 @@ def input_pipeline(x, y, config):
     validation_split takes it; the shuffle order follows the seed, so the same seed gives
     the same run.
     """
-    split = validation_split_at(len(x), config.validation_split) if config.validation_split else len(x)
+    split = split_point(len(x), config.validation_split)
     if split < 1:
         raise InputError(f"validation split {config.validation_split} leaves no training images of {len(x)}")
     batches = (

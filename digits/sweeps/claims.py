@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 
 from digits.config import OPTIMIZERS
 from digits.sweeps.grids import FLOAT_FIELDS
-from digits.sweeps.keys import key, stored_key
+from digits.sweeps.keys import stored_key
 
 HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 600
@@ -116,7 +116,7 @@ class GridState:
     running: dict = field(default_factory=dict)  # key -> its live RUNNING trials, lowest number first
     dead: list = field(default_factory=list)  # RUNNING trials whose worker is gone (release_dead_claims)
     errors: dict = field(default_factory=dict)  # key -> number of its trials that ended in an error
-    duplicates: int = 0  # COMPLETE trials of a key after its first, which count for nothing
+    duplicates: dict = field(default_factory=dict)  # key -> COMPLETE trials after its first, which count for nothing
     pending: list = field(default_factory=list)  # keys a worker may claim now
     failed: list = field(default_factory=list)  # keys given up after MAX_ERRORS errors
 
@@ -143,7 +143,7 @@ def read_grid_state(study, keys=None):
         seen[trial_key] = True
         if trial.state == TrialState.COMPLETE:
             if trial_key in state.complete:
-                state.duplicates += 1
+                state.duplicates[trial_key] = state.duplicates.get(trial_key, 0) + 1
             else:
                 state.complete[trial_key] = trial
         elif trial.state == TrialState.RUNNING:
@@ -189,9 +189,8 @@ def optuna_params(config, point):
     return params, distributions
 
 
-def claim(study, storage, config, point):
-    """Create a RUNNING trial for `config`; return it, or None if another worker has the point."""
-    trial_key = key(config)
+def claim(study, storage, trial_key, config, point):
+    """Create a RUNNING trial for `config`, known by `trial_key`; return it, or None if another worker has the point."""
     params, distributions = optuna_params(config, point)
     template = optuna.trial.create_trial(
         state=TrialState.RUNNING, params=params, distributions=distributions,

@@ -23,7 +23,8 @@ from digits import plots
 from digits.files import write_text
 from digits.sweeps.claims import read_grid_state
 from digits.sweeps.experiments import AXIS, EPOCH_CURVES, LEARNING_RATE, Experiment, format_setting, report_experiments
-from digits.sweeps.keys import stored_config
+from digits.data import describe_data
+from digits.sweeps.keys import data_of, stored_config
 from digits.sweeps.storage import registered_grids, study_names
 
 PARTS = ("train", "validation", "test")
@@ -46,8 +47,11 @@ class PointRuns:
 
 @dataclass
 class StudyResults:
+    """A study's runs on one data (a study may hold runs on several: each is reported apart)."""
+
     name: str
     experiment: Experiment
+    data: str  # the data, described for people (digits.data.describe_data)
     points: list  # of PointRuns with at least one completed seed, in grid order
     expected_keys: list
     missing: list  # keys
@@ -64,33 +68,60 @@ class StudyResults:
 
 
 def read_study(storage, name):
+    """A study's results, one StudyResults per data its runs were asked for or made on."""
     study = optuna.load_study(study_name=name, storage=storage)
     grids = registered_grids(study)
-    expected = list(dict.fromkeys(k for grid in grids for k in grid["keys"]))
     state = read_grid_state(study)
-    points = {}
+    experiment = experiment_of(name, grids)
+    expected = list(dict.fromkeys(k for grid in grids for k in grid["keys"]))
+    fingerprints = {sha: fingerprint for grid in grids for sha, fingerprint in grid.get("data", {}).items()}
+    by_data = {} if expected or state.complete else {None: []}
     for trial_key in expected + [k for k in state.complete if k not in expected]:
+        by_data.setdefault(data_of(trial_key), []).append(trial_key)
+    return [results_on(name, experiment, keys, [k for k in keys if k in expected], state,
+                       fingerprints.get(data))
+            for data, keys in by_data.items()]
+
+
+def results_on(name, experiment, keys, expected, state, fingerprint):
+    """The StudyResults of one data's `keys` (those asked for, `expected`, first)."""
+    points = {}
+    for trial_key in keys:
         point = points.setdefault(settings_of(trial_key), PointRuns({}, []))
         if trial_key in state.complete:
             record = state.complete[trial_key].user_attrs
             point.settings = {k: v for k, v in record["point"].items() if k != "seed"}
             point.records.append(record)
+            fingerprint = fingerprint or record.get("data")
     failed = [k for k in expected if k in state.failed]
     return StudyResults(
         name=name,
-        experiment=experiment_of(name, grids),
+        experiment=experiment,
+        data=describe_stored_data(fingerprint) if keys else "no runs stored yet",
         points=[point for point in points.values() if point.records],
         expected_keys=expected,
         missing=[k for k in expected if k not in state.complete and k not in failed],
         failed=failed,
-        duplicates=state.duplicates,
+        duplicates=sum(state.duplicates.get(k, 0) for k in keys),
     )
 
 
+def describe_stored_data(fingerprint):
+    """The data of a group of runs, for tables and titles; runs stored before runs recorded
+    their data's fingerprint are named by what they recorded."""
+    if fingerprint and "sha256" in fingerprint:
+        return describe_data(fingerprint)
+    if fingerprint:
+        return (f"{fingerprint.get('source', 'unknown data')}: {fingerprint.get('train_images', '?')} training and "
+                f"{fingerprint.get('test_images', '?')} test images (stored before runs recorded their data's fingerprint)")
+    return "not recorded (runs stored before runs recorded their data)"
+
+
 def settings_of(trial_key):
-    """A key's settings without the seed."""
+    """A key's settings without the seed and the data."""
     values = json.loads(trial_key)
     values.pop("seed")
+    values.pop("data", None)
     return json.dumps(values, sort_keys=True)
 
 
@@ -161,7 +192,7 @@ def status_lines(results):
 def describe_keys(keys, all_keys):
     """'optimizer=sgd dropout=0.3 seed=2; ...': each key by the settings that vary across `all_keys`."""
     configs = [json.loads(k) for k in all_keys]
-    varying = [name for name in configs[0] if len({json.dumps(config[name]) for config in configs}) > 1]
+    varying = [name for name in configs[0] if len({json.dumps(config.get(name)) for config in configs}) > 1]
     described = []
     for trial_key in keys:
         values = json.loads(trial_key)
@@ -203,8 +234,9 @@ def epoch_curve_figures(results, base, title):
         histories = [record["history"] for record in point.records]
         seeds = f", {len(histories)} seeds, one thin line each" if len(histories) > 1 else ", one seed"
         for metric in ("accuracy", "loss"):
-            figures.append(plots.save_epoch_curves(histories, metric, Path(f"{base}-{epochs}-{metric}.png"),
-                                                   f"{results.name}: {metric} per epoch over {epochs} epochs{seeds}"))
+            figures.append(plots.save_epoch_curves(
+                histories, metric, Path(f"{base}-{epochs}-{metric}.png"),
+                f"{results.name}: {metric} per epoch over {epochs} epochs{seeds}\n{results.data}"))
     return figures
 
 
@@ -215,7 +247,8 @@ def draw_figures(results, base):
     """The figure the study's experiment draws, into files named from `base`; their paths."""
     if not results.points or results.experiment.figure is None:
         return []
-    return FIGURES[results.experiment.figure](results, base, f"{results.name}: {results.experiment.description}")
+    title = f"{results.name}: {results.experiment.description}\n{results.data}"
+    return FIGURES[results.experiment.figure](results, base, title)
 
 
 # Writing ----------------------------------------------------------------------------------
@@ -225,14 +258,23 @@ def slug(name):
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def write_study_report(results, out):
-    """Write a study's table (Markdown and CSV) and its figures into `out`; return its README section."""
+def file_name(results, several_data):
+    """A study's files: its name, and when it holds runs on several data, the data's short fingerprint."""
+    if not several_data:
+        return slug(results.name)
+    short = re.search(r"\(data ([0-9a-f]{8})\)$", results.data)
+    return f"{slug(results.name)}-data-{short.group(1) if short else 'unrecorded'}"
+
+
+def write_study_report(results, out, file_name):
+    """Write a study's table on one data (Markdown and CSV) and its figures into `out`, in files
+    named from `file_name`; return its README section."""
     header, rows = table_rows(results)
     description = results.experiment.description
     title = f"{results.name}: {description}" if description else results.name
-    markdown = f"## {title}\n\n" + "\n".join(f"- {line}" for line in status_lines(results)) + "\n\n"
-    markdown += markdown_table(header, rows) if rows else "No completed runs yet.\n"
-    base = Path(out) / slug(results.name)
+    markdown = f"## {title}\n\n" + "\n".join(f"- {line}" for line in [f"data: {results.data}", *status_lines(results)])
+    markdown += "\n\n" + (markdown_table(header, rows) if rows else "No completed runs yet.\n")
+    base = Path(out) / file_name
     write_text(base.with_suffix(".md"), markdown)
     write_text(base.with_suffix(".csv"), csv_table(header, rows))
     figures = draw_figures(results, base)
@@ -244,7 +286,11 @@ def write_study_report(results, out):
 def write_report(storage, out):
     """Write every study's tables and figures into `out`, and a README.md of them all, so that a
     report never drops another study's section; return {study name: its section}."""
-    sections = {name: write_study_report(read_study(storage, name), out) for name in study_names(storage)}
+    sections = {}
+    for name in study_names(storage):
+        groups = read_study(storage, name)
+        sections[name] = "\n".join(write_study_report(results, out, file_name(results, len(groups) > 1))
+                                   for results in groups)
     text = "# Sweep results\n\n" + ("\n".join(sections.values()) if sections else "No studies in this storage yet.\n")
     write_text(Path(out) / "README.md", text)
     return sections

@@ -14,15 +14,17 @@ import time
 import optuna
 
 from digits.errors import InputError, first_line
-from digits.sweeps.keys import key, stored_key
+from digits.sweeps.keys import stored_key
 
-DEFAULT_STORAGE = "results/report/sweeps.log"  # the reproduction's runs, committed
+DEFAULT_STORAGE = "results/sweeps/sweeps.log"  # a user's own sweeps
+# The reproduction's runs, committed with the project: found from wherever a script runs.
+REPRODUCTION_STORAGE = str(Path(__file__).resolve().parents[2] / "results" / "report" / "sweeps.log")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def open_storage(spec=None):
-    """A journal file (the default, results/report/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
+    """A journal file (the default, results/sweeps/sweeps.log), or an RDB URL: sqlite:///file.db, postgresql://..."""
     spec = spec or DEFAULT_STORAGE
     path = storage_file(spec)
     if path is not None:
@@ -99,7 +101,7 @@ def storage_file(spec):
 
 def default_out(spec=None):
     """Where a report of a storage goes unless --out says: beside the journal or SQLite file
-    (results/report/ for the default storage), else results/<database name>/."""
+    (results/sweeps/ for the default storage), else results/<database name>/."""
     spec = spec or DEFAULT_STORAGE
     path = storage_file(spec)
     if path is not None:
@@ -119,14 +121,17 @@ def load_or_create_study(storage, name):
     return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
 
 
-def register_grid(study, experiment, runs):
-    """Record the grid in the study, so a report can tell what is missing without the command line."""
-    keys = [key(config) for config, _ in runs]
+def register_grid(study, experiment, runs, dataset):
+    """Record the grid, its keyed runs (keys.keyed_runs) on `dataset`, in the study, so a report can
+    tell what is missing, and on what data, without the command line."""
+    keys = [trial_key for trial_key, _, _ in runs]
+    fingerprints = [dataset.fingerprint(split) for split in dict.fromkeys(config.validation_split for _, config, _ in runs)]
     digest = hashlib.sha1(json.dumps(keys).encode()).hexdigest()[:12]
     study.set_user_attr(
         f"grid {digest}",
         {"experiment": experiment.name, "description": experiment.description,
-         "test_each_epoch": experiment.test_each_epoch, "keys": keys},
+         "test_each_epoch": experiment.test_each_epoch, "keys": keys,
+         "data": {fingerprint["sha256"]: fingerprint for fingerprint in fingerprints}},
     )
 
 

@@ -25,7 +25,6 @@ from digits.sweeps.claims import (
     TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
 )
 from digits.sweeps.experiments import Experiment
-from digits.sweeps.keys import key
 from digits.sweeps.storage import open_storage
 
 POLL_SECONDS = 15
@@ -38,12 +37,12 @@ class Sweep:
     storage: str | None
     study_name: str
     experiment: Experiment
-    runs: tuple  # of (RunConfig, the point's own settings)
+    runs: tuple  # of (key, RunConfig, the point's own settings): keys.keyed_runs
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
 
     def points(self):
         """key -> (config, the point's own settings)."""
-        return {key(config): (config, point) for config, point in self.runs}
+        return {trial_key: (config, point) for trial_key, config, point in self.runs}
 
 
 def run_worker(sweep, workers=1):
@@ -52,7 +51,7 @@ def run_worker(sweep, workers=1):
     storage = open_storage(sweep.storage)
     study = optuna.load_study(study_name=sweep.study_name, storage=storage)
     points = sweep.points()
-    first = sweep.runs[0][0]  # every run of a sweep trains on the same data
+    first = sweep.runs[0][1]  # every run of a sweep trains on the same data
     dataset = load_dataset(first.data, first.limit)
     chooser = random.Random(os.getpid())
     while True:
@@ -63,8 +62,9 @@ def run_worker(sweep, workers=1):
         if not state.pending:
             time.sleep(POLL_SECONDS)  # the rest is running elsewhere: wait in case a worker dies
             continue
-        config, point = points[chooser.choice(state.pending)]
-        trial = claim(study, storage, config, point)
+        trial_key = chooser.choice(state.pending)
+        config, point = points[trial_key]
+        trial = claim(study, storage, trial_key, config, point)
         if trial is None:
             continue
         record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch)
