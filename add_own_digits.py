@@ -1,6 +1,6 @@
 """Teach the network your own handwritten digits, and let it read them (the report's section 6.2).
 
-    python add_own_digits.py --data ../shared/mnist-first24k        # train on MNIST + data/train/<digit>/*
+    python add_own_digits.py                                        # train on MNIST + data/train/<digit>/*
     python add_own_digits.py train --help                           # each command lists its own flags
     python add_own_digits.py --model models/cnn --fine-tune-epochs 3 --repeat 20
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
@@ -12,8 +12,9 @@ mode or polarity). Each is converted the way MNIST's own digits were: grayscale,
 inverted to bright ink on black, cropped to the ink, scaled to 20 pixels and centred
 by mass in 28x28 (not np.resize, which scrambles the pixels). Training images join
 MNIST's training set (--repeat K copies each, so a handful is not drowned by 60,000),
-validation images join its test set, and accuracy is reported on MNIST's test set and
-on your validation images separately, before and after. The draw mode serves a local
+and accuracy is reported on MNIST's test set and on your validation images separately,
+before and after. MNIST is the copy shipped in data/mnist/ unless --data, a continued
+--model's run.json or $MNIST_DATA says otherwise. The draw mode serves a local
 page where you draw digits with a mouse, finger or pen, watch the network read them
 through that same conversion, and save them, labelled, into those folders.
 """

@@ -11,7 +11,7 @@ the classification report (Figure 5), precision-recall curves (Figure 6), ROC cu
 and saves every number into the model's folder as evaluation.json and
 classification_report.txt; the figures go into the run's figures/ unless --figures says.
 Data: --data, else the data the run was trained on (its run.json), else $MNIST_DATA,
-else the Keras cache.
+else the complete MNIST shipped in data/mnist/; evaluation.json records its fingerprint.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """Digits drawn on the draw page by replayed strokes: how many the network reads, before and after
 training on twenty of each.
 
-    python bench/drawn_digits.py --model models/cnn --data ../shared/mnist-first24k
+    python bench/drawn_digits.py --model models/cnn
 
 Serves `add_own_digits.py draw`'s page on a free loopback port and drives it in Debian's
 Chromium (digits.browser): each digit 0-9 is drawn --per-digit times from stroke templates
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/cnn", help="the model to read with and fine-tune (default: %(default)s)")
-    parser.add_argument("--data", help="MNIST for the fine-tuning (default: $MNIST_DATA, else the Keras cache)")
+    parser.add_argument("--data", help="MNIST for the fine-tuning, as add_own_digits.py --data takes it (default: "
+                        "the data of --model's run, else $MNIST_DATA, else the MNIST shipped in data/mnist/)")
     parser.add_argument("--per-digit", type=int, default=25, help="drawings of each digit (default: %(default)s)")
     parser.add_argument("--train", type=int, default=20, help="of those, how many go to training (default: %(default)s)")
     parser.add_argument("--fine-tune-epochs", type=int, default=3, help="(default: %(default)s)")

@@ -1,6 +1,6 @@
 """How well a trained model reads "photographed" MNIST test digits, against the originals.
 
-    python bench/photographed_digits.py --model models/cnn --data ../shared/mnist-first24k --count 1000
+    python bench/photographed_digits.py --model models/cnn --count 1000
 
 Takes the first --count genuine test digits, makes a simulated photo of each (dark ink on
 white paper, a few hundred pixels, off-centre, cycling through grey, RGB, JPEG, RGBA,
@@ -20,16 +20,18 @@ import tempfile
 
 import numpy as np
 
+from digits import cli
 from digits.data import load_mnist, to_inputs
 from harness.photos import PHOTO_KINDS, simulate_photo
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--model", required=True)
-parser.add_argument("--data")
-parser.add_argument("--count", type=int, default=1000)
+parser.add_argument("--model", required=True, help="a run folder or a .keras/.h5 model")
+parser.add_argument("--data", help="'mnist', 'keras', an MNIST-format .npz or IDX folder "
+                    "(default: 'mnist', the complete MNIST shipped in data/mnist/)")
+parser.add_argument("--count", type=int, default=1000, help="test digits to photograph (default: %(default)s)")
 args = parser.parse_args()
 
-_, (x_test, y_test) = load_mnist(args.data)
+_, (x_test, y_test) = load_mnist(cli.data_path(args.data))
 x_test, y_test = x_test[: args.count], y_test[: args.count]
 with tempfile.TemporaryDirectory() as folder:
     files = []

@@ -1,7 +1,7 @@
 """Sweep trials per hour: one worker using every core against one single-threaded worker per core.
 
-    python bench/sweep_workers.py --data ../shared/mnist-first24k
-    python bench/sweep_workers.py --data ../shared/mnist-first24k --epochs 15 --limit 0 --seeds 2   # full-size trials
+    python bench/sweep_workers.py
+    python bench/sweep_workers.py --epochs 15 --limit 0 --seeds 2   # full-size trials
 
 Runs the same small custom sweep (`sweep_hparams.py custom`, the real command, each time
 into a fresh journal) two ways, one after the other and then again in the opposite order
@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from digits import cli, hardware
+from digits.data import absolute
 from digits.sweeps.grids import grid_from_text
 from digits.sweeps.storage import open_storage
 
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, else the Keras cache)")
+    parser.add_argument("--data", help="'mnist', 'keras', an MNIST-format .npz or IDX folder "
+                        "(default: $MNIST_DATA, else 'mnist', the complete MNIST shipped in data/mnist/)")
     parser.add_argument("--grid", default="dropout=0.1,0.2,0.3,0.4", help='custom grid (default: "%(default)s")')
     parser.add_argument("--seeds", type=cli.positive_int, default=2, help="seeds per point (default: %(default)s)")
     parser.add_argument("--epochs", type=cli.positive_int, default=3, help="epochs per trial (default: %(default)s)")
@@ -50,7 +52,7 @@ def sweep_seconds(args, workers, threads):
         if args.limit:
             command += ["--limit", str(args.limit)]
         if args.data:
-            command += ["--data", str(Path(args.data).resolve())]
+            command += ["--data", absolute(args.data)]
         started = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, cwd=folder)
         wall = time.perf_counter() - started

@@ -1,8 +1,8 @@
 """How fast the report's network trains here: the report's way against the project's, side by side.
 
-    python bench/train_speed.py --data ../shared/mnist-first24k
+    python bench/train_speed.py                                   # on the MNIST shipped in data/mnist/
     python bench/train_speed.py --synthetic --json speed.json     # no MNIST needed: random images
-    python bench/train_speed.py --data ../shared/mnist-first24k --accuracy-seeds 3   # and the accuracy of each
+    python bench/train_speed.py --accuracy-seeds 3                # and the accuracy of each
 
 Trains the same network on the same images, one epoch at a time, taking turns between
 the ways so that drift in the machine's speed (other load, clock changes) hits them all
@@ -38,7 +38,7 @@ import numpy as np
 
 from digits import cli, hardware
 from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig
-from digits.data import Dataset, load_mnist, to_inputs, to_one_hot
+from digits.data import Dataset, describe_source, load_mnist, to_inputs, to_one_hot
 from digits.files import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,8 @@ SCRIPTS = ("train_cnn.py", "evaluate.py", "sweep_hparams.py", "add_own_digits.py
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, else the Keras cache)")
+    parser.add_argument("--data", help="'mnist', 'keras', an MNIST-format .npz or IDX folder "
+                        "(default: $MNIST_DATA, else 'mnist', the complete MNIST shipped in data/mnist/)")
     parser.add_argument("--synthetic", action="store_true", help="random images instead of MNIST (speed only)")
     parser.add_argument("--images", type=int, default=8_000, help="training images per epoch (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=7, help="timed epochs per way, after a warm-up (default: %(default)s)")
@@ -71,7 +72,7 @@ def load_images(args):
         return (images[: args.images], labels[: args.images]), (images[args.images:], labels[args.images:]), "random images"
     path = cli.data_path(args.data)
     train, test = load_mnist(path)
-    return train, test, f"MNIST from {path or 'the Keras cache'}"
+    return train, test, describe_source(path)
 
 
 def forward_flops_per_image(config):

@@ -92,9 +92,11 @@ class Dataset:
         return {"source": self.source, **parts, "sha256": combined}
 
     def with_extra_training(self, images, labels):
-        """The same data with more training images appended (a person's own digits)."""
-        return replace(self, train_images=np.concatenate([self.train_images, images]),
-                       train_labels=np.concatenate([self.train_labels, labels]))
+        """The same data with more training images (a person's own digits) put first, so that a
+        validation slice, which is the end of the training images, stays MNIST's alone."""
+        return replace(self, train_images=np.concatenate([images, self.train_images]),
+                       train_labels=np.concatenate([labels, self.train_labels]),
+                       source=f"{self.source}, after {len(images):,} training images of a person's own")
 
 
 def part_summary(images, labels):
@@ -125,8 +127,14 @@ def load_dataset(path=None, limit=None):
 
 def describe_source(path, limit=None):
     """A data source for people: its name, or its path; with the limit, if any."""
-    name = SOURCE_NAMES.get(path, str(path))
+    shipped = path not in SOURCE_NAMES and Path(path).resolve() == SHIPPED_FOLDER
+    name = SOURCE_NAMES[SHIPPED] if shipped else SOURCE_NAMES.get(path, str(path))
     return name if limit is None else f"{name}, first {limit:,} training images"
+
+
+def absolute(source):
+    """A data source that means the same from any folder: a name as it is, a path made absolute."""
+    return source if source in SOURCE_NAMES else str(Path(source).resolve())
 
 
 def check_shipped(folder):

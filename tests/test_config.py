@@ -21,10 +21,10 @@ def parse(argv, base=None):
 def test_defaults_are_the_reports(monkeypatch):
     monkeypatch.delenv("MNIST_DATA", raising=False)
     config = parse([])
-    assert config == RunConfig()
+    assert config == RunConfig(data="mnist")  # the MNIST shipped in data/mnist/
     assert (config.filters, config.kernel_size, config.pool_size, config.dropout) == ((64, 64, 64), 3, 2, 0.3)
     assert (config.optimizer, config.learning_rate, config.epochs, config.batch_size) == ("adam", None, 15, 64)
-    assert config.data is None and config.validation_split == 0
+    assert config.validation_split == 0
 
 
 def test_flags_fill_the_config(monkeypatch):
@@ -42,7 +42,7 @@ def test_flags_fill_the_config(monkeypatch):
 def test_speed_flags_fill_the_config(monkeypatch):
     monkeypatch.delenv("MNIST_DATA", raising=False)
     assert parse([]).precision == "auto" and parse([]).xla == "auto"
-    assert parse(["--precision", "float32", "--xla", "off"]) == RunConfig(precision="float32", xla="off")
+    assert parse(["--precision", "float32", "--xla", "off"]) == RunConfig(data="mnist", precision="float32", xla="off")
     assert parse(["--mixed-precision"]).precision == "mixed_bfloat16"
 
 
@@ -55,7 +55,7 @@ def test_mnist_data_environment_variable_is_the_default_data(monkeypatch):
 def test_a_base_config_fills_the_flags_left_out(monkeypatch):
     monkeypatch.delenv("MNIST_DATA", raising=False)
     base = RunConfig(optimizer="rmsprop", epochs=4, filters=(16, 16))
-    assert parse(["--epochs", "6"], base=base) == RunConfig(optimizer="rmsprop", epochs=6, filters=(16, 16))
+    assert parse(["--epochs", "6"], base=base) == RunConfig(data="mnist", optimizer="rmsprop", epochs=6, filters=(16, 16))
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,14 @@
 """The MNIST loader: round trips through .npz and IDX files, and every kind of bad file."""
 
 import gzip
+import shutil
 
 import numpy as np
 import pytest
 
 from conftest import random_mnist, write_idx
-from digits.data import IDX_FILES, load_mnist, to_inputs, to_one_hot
+from digits import data
+from digits.data import IDX_FILES, SHIPPED_FOLDER, Dataset, describe_data, load_dataset, load_mnist, to_inputs, to_one_hot
 from digits.errors import InputError
 
 
@@ -206,7 +208,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
         load_mnist(folder)
 
 
-def test_without_a_path_the_keras_cache_is_used_and_checked(monkeypatch):
+def test_keras_names_the_keras_cache_which_is_checked_too(monkeypatch):
     import keras
 
     arrays = random_mnist()
@@ -214,13 +216,84 @@ def test_without_a_path_the_keras_cache_is_used_and_checked(monkeypatch):
         keras.datasets.mnist, "load_data",
         lambda: ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])),
     )
-    assert_same(load_mnist(None), arrays)
+    assert_same(load_mnist("keras"), arrays)
     arrays["y_test"] = arrays["y_test"] + 10
-    with pytest.raises(InputError, match="the Keras cache \\(test set\\): 10 label"):
-        load_mnist(None)
+    with pytest.raises(InputError, match="MNIST from the Keras cache \\(test set\\): 10 label"):
+        load_mnist("keras")
 
 
 def test_a_text_file_given_as_data_is_named_as_not_an_npz(tmp_path):
     (tmp_path / "mnist.txt").write_text("x_train,y_train\n1,2\n")
     with pytest.raises(InputError, match=r"mnist.txt: not a readable .npz file \(not a zip archive, as .npz files are"):
         load_mnist(tmp_path / "mnist.txt")
+
+
+# The MNIST shipped in data/mnist/ -------------------------------------------------------------
+
+
+def test_the_shipped_mnist_is_the_whole_of_mnist_and_the_default():
+    dataset = load_dataset()
+    assert dataset.train_images.shape == (60_000, 28, 28) and dataset.test_images.shape == (10_000, 28, 28)
+    assert np.bincount(dataset.train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert dataset.source == "MNIST shipped in data/mnist"
+    (x_train, y_train), (x_test, y_test) = load_mnist(SHIPPED_FOLDER)  # by name or by path, the same files
+    assert_same(load_mnist("mnist"), {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test})
+
+
+def test_a_changed_byte_in_the_shipped_copy_is_refused_with_how_to_restore_it(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist"
+    shutil.copytree(SHIPPED_FOLDER, copy)
+    monkeypatch.setattr(data, "SHIPPED_FOLDER", copy.resolve())
+    labels = copy / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(labels.read_bytes())
+    raw[-20] ^= 0x01  # one bit of one byte: gzip's CRC might not even be reached
+    labels.write_bytes(bytes(raw))
+    for given in ("mnist", str(copy)):
+        with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte.gz: damaged or changed .*git checkout data/mnist"):
+            load_mnist(given)
+    labels.unlink()
+    with pytest.raises(InputError, match=r"t10k-labels-idx1-ubyte.gz: missing from the MNIST shipped .*git checkout data/mnist"):
+        load_mnist("mnist")
+
+
+def test_a_damaged_shipped_copy_stops_a_script_with_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
+    import train_cnn
+    from digits import cli
+
+    copy = tmp_path / "mnist"
+    shutil.copytree(SHIPPED_FOLDER, copy)
+    monkeypatch.setattr(data, "SHIPPED_FOLDER", copy.resolve())
+    images = copy / "train-images-idx3-ubyte.gz"
+    raw = bytearray(images.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    images.write_bytes(bytes(raw))
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    monkeypatch.setattr("sys.argv", ["train_cnn.py", "--epochs", "1", "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit) as stopped:
+        cli.run(train_cnn.main)
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1, error
+    assert "train-images-idx3-ubyte.gz: damaged or changed" in error and "git checkout data/mnist" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_fingerprint_names_the_data_seen_not_its_path(tmp_path):
+    shutil.copytree(SHIPPED_FOLDER, tmp_path / "elsewhere")
+    shipped = load_dataset(limit=2000).fingerprint(0.1)
+    assert load_dataset(tmp_path / "elsewhere", limit=2000).fingerprint(0.1)["sha256"] == shipped["sha256"]
+    assert (shipped["train"]["images"], shipped["validation"]["images"], shipped["test"]["images"]) == (1800, 200, 10_000)
+    assert load_dataset(limit=2001).fingerprint(0.1)["sha256"] != shipped["sha256"]
+    assert load_dataset(limit=2000).fingerprint(0.2)["sha256"] != shipped["sha256"]
+    whole = load_dataset(limit=2000).fingerprint()
+    assert whole["validation"] is None and whole["train"]["images"] == 2000
+    assert describe_data(shipped) == ("MNIST shipped in data/mnist, first 2,000 training images: 1,800 training, "
+                                      f"200 validation and 10,000 test images (data {shipped['sha256'][:8]})")
+
+
+def test_own_digits_go_first_so_that_the_validation_slice_stays_mnist():
+    arrays = random_mnist(n_train=50)
+    dataset = Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source="random")
+    own = np.full((5, 28, 28), 255, dtype=np.uint8)
+    extended = dataset.with_extra_training(own, np.full(5, 7, dtype=np.uint8))
+    assert len(extended.train_images) == 55 and (extended.train_images[:5] == 255).all()
+    np.testing.assert_array_equal(extended.train_images[-10:], arrays["x_train"][-10:])  # the held-out end

@@ -5,30 +5,46 @@ from dataclasses import replace
 import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 from PIL import Image
 import pytest
 
+from conftest import random_mnist
 from digits import cli, training
 from digits.config import RunConfig
+from digits.data import Dataset, load_dataset
 from digits.errors import InputError
 from digits.sweeps import claims, report, workers
 from digits.sweeps.experiments import (
     SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
-from digits.sweeps.keys import key
-from digits.sweeps.storage import load_or_create_study, open_storage, register_grid
+from digits.sweeps.keys import data_of, key, keyed_runs
+from digits.sweeps.storage import REPRODUCTION_STORAGE, load_or_create_study, open_storage, register_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweep_hparams.py"
 SHIPPED_STORAGE = ROOT / "results" / "report" / "sweeps.log"
+SWEEPS = Path("results") / "sweeps"  # where a sweep with the default storage writes, from its working folder
+
+
+def synthetic_dataset(seed=0):
+    """A small Dataset of random images, for tests that key runs but train none."""
+    arrays = random_mnist(seed=seed)
+    return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source=f"random {seed}")
+
+
+def fingerprint_of(path, limit=None, validation_split=SWEEP_VALIDATION_SPLIT):
+    """The data fingerprint a sweep's runs on this file get."""
+    return load_dataset(str(path), limit).fingerprint(validation_split)["sha256"]
 
 
 def sweep_hparams(*args, cwd, timeout=600):
@@ -96,13 +112,34 @@ def test_the_reports_experiments():
         report_experiments(max_epochs=201)
 
 
-def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all():
+def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all(tmp_path, digits_npz):
     experiment = report_experiments()["optimizer"]
     grid = runs(experiment, RunConfig(data="d.npz", epochs=2), seeds=3)
     assert len(grid) == 12 and {config.seed for config, _ in grid} == {1, 2, 3}
     assert {config.epochs for config, _ in grid} == {2} and {config.data for config, _ in grid} == {"d.npz"}
-    assert len({key(config) for config, _ in grid}) == 12
-    assert key(RunConfig(data="a")) == key(RunConfig(data="b"))  # the data path is not part of a run's identity
+    dataset = synthetic_dataset()
+    keyed = keyed_runs(grid, dataset)
+    assert [(config, point) for _, config, point in keyed] == grid
+    assert len({trial_key for trial_key, _, _ in keyed}) == 12
+    assert {data_of(trial_key) for trial_key, _, _ in keyed} == {dataset.fingerprint(0.0)["sha256"]}
+    assert all(trial_key == key(config, data_of(trial_key)) for trial_key, config, _ in keyed)
+
+    # The data path is not part of a run's identity, the data is: the same data under two paths
+    # gives the same key, and other data (another fingerprint) another key.
+    copy = tmp_path / "copy.npz"
+    copy.write_bytes(Path(digits_npz).read_bytes())
+    arrays = dict(np.load(digits_npz))
+    other = tmp_path / "other.npz"
+    np.savez(other, **{**arrays, "x_train": arrays["x_train"][::-1], "y_train": arrays["y_train"][::-1]})
+    same, moved, changed = (fingerprint_of(path, limit=200) for path in (digits_npz, copy, other))
+    assert same == moved and same != changed
+    config = RunConfig(data=str(digits_npz), limit=200, validation_split=SWEEP_VALIDATION_SPLIT)
+    assert key(config, same) == key(replace(config, data=str(copy)), moved)
+    assert key(config, same) != key(replace(config, data=str(other)), changed)
+    assert key(config, same) != key(config, changed)  # the same path holding other data is other data
+    (mine,), (copied,), (theirs,) = (keyed_runs([(replace(config, data=str(path)), {})], load_dataset(str(path), 200))
+                                     for path in (digits_npz, copy, other))
+    assert mine[0] == copied[0] != theirs[0] and data_of(mine[0]) == same and data_of(theirs[0]) == changed
     sweep_base = RunConfig(validation_split=SWEEP_VALIDATION_SPLIT)
     assert study_name(experiment, sweep_base) == "optimizer"
     assert study_name(experiment, replace(sweep_base, epochs=1, limit=500)) == "optimizer (epochs=1, limit=500)"
@@ -191,8 +228,8 @@ def test_reading_a_study_never_writes_and_releasing_dead_claims_is_its_own_step(
     storage = open_storage(str(tmp_path / "sweeps.log"))
     study = load_or_create_study(storage, "state")
     experiment = custom_experiment(grid_from_text("dropout=0.1,0.2,0.3"))
-    grid = runs(experiment, SWEEP_BASE, seeds=1)
-    keys = [key(config) for config, _ in grid]
+    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), synthetic_dataset())
+    keys = [trial_key for trial_key, _, _ in grid]
     live = claims.claim(study, storage, *grid[0])
     dead = claims.claim(study, storage, *grid[1])
     storage.set_trial_user_attr(dead._trial_id, "process", finished_process())
@@ -205,7 +242,8 @@ def test_reading_a_study_never_writes_and_releasing_dead_claims_is_its_own_step(
     assert list(state.running) == [keys[0]] and [t.number for t in state.dead] == [dead.number]
     assert state.pending == [keys[1]] and state.failed == [keys[2]] and not state.finished()
     assert state.winner_over(keys[0], live.number + 100).number == live.number
-    assert report.read_study(storage, "state").failed == []  # the study registered no grid: nothing expected
+    (results,) = report.read_study(storage, "state")
+    assert results.failed == []  # the study registered no grid: nothing expected
 
     claims.release_dead_claims(study, storage, state.dead)
     released = study.get_trials()[dead.number]
@@ -217,15 +255,16 @@ def test_a_point_given_up_after_repeated_errors_is_failed_for_workers_and_report
     storage = open_storage(str(tmp_path / "sweeps.log"))
     study = load_or_create_study(storage, "errors")
     experiment = custom_experiment(grid_from_text("dropout=0.1,0.2"))
-    grid = runs(experiment, SWEEP_BASE, seeds=1)
-    register_grid(study, experiment, grid)
+    dataset = synthetic_dataset()
+    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), dataset)
+    register_grid(study, experiment, grid, dataset)
     for tries in (claims.MAX_ERRORS, claims.MAX_ERRORS - 1):
         for _ in range(tries):
             claims.withdraw(study, claims.claim(study, storage, *grid[tries == claims.MAX_ERRORS - 1]), "error", "boom")
-    keys = [key(config) for config, _ in grid]
+    keys = [trial_key for trial_key, _, _ in grid]
     state = claims.read_grid_state(study, keys)
     assert state.failed == [keys[0]] and state.pending == [keys[1]]
-    results = report.read_study(storage, "errors")
+    (results,) = report.read_study(storage, "errors")
     assert results.failed == [keys[0]] and results.missing == [keys[1]]
 
 
@@ -238,7 +277,7 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("] trial ") == 6 and "6 of 6 runs complete" in result.stdout
     assert "2 worker(s) here, " in result.stdout
-    trials = trials_of(tmp_path / "results" / "report" / "sweeps.log")
+    trials = trials_of(tmp_path / SWEEPS / "sweeps.log")
     assert_each_key_completed_once(trials, 6)
     record = next(t for t in trials if t.state == TrialState.COMPLETE).user_attrs
     assert {"config", "history", "train", "validation", "test", "seconds", "host", "point", "precision"} <= set(record)
@@ -260,14 +299,17 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
     monkeypatch.setattr(training, "train", spy)
     storage_path = str(tmp_path / "sweeps.log")
     experiment = custom_experiment(grid_from_text("dropout=0.2"))
-    grid = runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=1)
+    dataset = load_dataset(str(digits_npz), 300)
+    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=1), dataset)
     study = load_or_create_study(open_storage(storage_path), "one trial")
-    register_grid(study, experiment, grid)
+    register_grid(study, experiment, grid, dataset)
     workers.run_worker(workers.Sweep(storage_path, "one trial", experiment, tuple(grid)))
 
     (trial,) = study.get_trials()
     ((config, options, record_keys),) = calls
-    assert trial.state == TrialState.COMPLETE and config == grid[0][0] and options["test_each_epoch"] is False
+    assert trial.state == TrialState.COMPLETE and config == grid[0][1] and options["test_each_epoch"] is False
+    assert trial.user_attrs["key"] == grid[0][0]  # stored under the key it was claimed by
+    assert trial.user_attrs["data"]["sha256"] == data_of(grid[0][0])  # the data it trained on is the key's
     assert set(trial.user_attrs) == record_keys | {"key", "point", "process", "heartbeat"}  # train()'s one record
     record = trial.user_attrs
     assert trial.value == record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
@@ -277,7 +319,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
 
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
     args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--limit", 500, "--data", digits_npz, "--workers", 1)
-    storage_path = tmp_path / "results" / "report" / "sweeps.log"
+    storage_path = tmp_path / SWEEPS / "sweeps.log"
 
     with started_sweep(*args, cwd=tmp_path) as process:
         wait_for_running_trial(storage_path, process)
@@ -301,7 +343,7 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
 
 def test_kill_of_the_parent_stops_every_worker_and_withdraws_their_trials(tmp_path, digits_npz):
     """`kill PID` reaches only the parent; it must not leave its workers training on as orphans."""
-    storage_path = tmp_path / "results" / "report" / "sweeps.log"
+    storage_path = tmp_path / SWEEPS / "sweeps.log"
     with started_sweep("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--data", digits_npz,
                        "--workers", 2, cwd=tmp_path) as process:
         deadline = time.time() + 180
@@ -313,6 +355,77 @@ def test_kill_of_the_parent_stops_every_worker_and_withdraws_their_trials(tmp_pa
         time.sleep(3)  # an orphaned worker would go on and finish its trial
     trials = trials_of(storage_path)
     assert len(trials) == 2 and all(t.state == TrialState.FAIL and t.user_attrs.get("interrupted") for t in trials)
+
+
+ONE_RUN = ("custom", "--grid", "dropout=0.2", "--epochs", 1, "--limit", 200)
+
+
+def completed_trials(folder):
+    return [t for t in trials_of(folder / SWEEPS / "sweeps.log") if t.state == TrialState.COMPLETE]
+
+
+@pytest.fixture(scope="module")
+def one_run_on_digits(tmp_path_factory, digits_npz):
+    """A working folder where ONE_RUN trained its one run on digits_npz with the default storage."""
+    folder = tmp_path_factory.mktemp("one-run")
+    first = sweep_hparams(*ONE_RUN, "--data", digits_npz, cwd=folder)
+    assert first.returncode == 0, first.stderr
+    assert "0 already done" in first.stdout and first.stdout.count("] trial ") == 1
+    assert len(completed_trials(folder)) == 1
+    return folder
+
+
+def copy_of(folder, tmp_path):
+    """A copy of a sweep's working folder, for a test to sweep on in."""
+    shutil.copytree(folder / "results", tmp_path / "results")
+    return tmp_path
+
+
+def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_run_on_digits, tmp_path, digits_npz):
+    copy_of(one_run_on_digits, tmp_path)
+    arrays = dict(np.load(digits_npz))
+    other = tmp_path / "other.npz"  # the same digits, each pixel one grey level brighter (mod 256)
+    np.savez(other, **{**arrays, "x_train": ((arrays["x_train"].astype(np.int16) + 1) % 256).astype(np.uint8)})
+
+    second = sweep_hparams(*ONE_RUN, "--data", other, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "0 already done" in second.stdout and second.stdout.count("] trial ") == 1  # trained its own run
+    ours, theirs = fingerprint_of(digits_npz, limit=200), fingerprint_of(other, limit=200)
+    assert ours != theirs
+    trials = completed_trials(tmp_path)
+    assert sorted(data_of(t.user_attrs["key"]) for t in trials) == sorted([ours, theirs])
+    assert all(t.user_attrs["data"]["sha256"] == data_of(t.user_attrs["key"]) for t in trials)
+    assert_each_key_completed_once(trials, 2)
+
+    # The report lists the study twice, once per data, each section naming its data.
+    readme = (tmp_path / SWEEPS / "README.md").read_text()
+    (summary,) = optuna.get_all_study_summaries(open_storage(str(tmp_path / SWEEPS / "sweeps.log")))
+    name = summary.study_name
+    assert name.startswith("custom-")
+    assert readme.count(f"## {name}: ") == 2 and readme.count("1 of 1 runs complete") == 2
+    data_lines = [line for line in readme.splitlines() if line.startswith("- data: ")]
+    assert len(data_lines) == 2
+    for path, fingerprint in ((digits_npz, ours), (other, theirs)):
+        (line,) = [line for line in data_lines if f"(data {fingerprint[:8]})" in line]
+        assert str(path) in line, line
+        section = (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.md").read_text()
+        assert line in section.splitlines() and "1 of 1 runs complete" in section
+        assert (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.csv").is_file()
+
+
+def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_path, digits_npz):
+    copy_of(one_run_on_digits, tmp_path)
+    copy = tmp_path / "copy of digits.npz"
+    copy.write_bytes(Path(digits_npz).read_bytes())
+
+    again = sweep_hparams(*ONE_RUN, "--data", copy, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "1 already done" in again.stdout and "] trial " not in again.stdout
+    (trial,) = completed_trials(tmp_path)  # no new trial trained
+    assert data_of(trial.user_attrs["key"]) == fingerprint_of(digits_npz, limit=200) == fingerprint_of(copy, limit=200)
+    readme = (tmp_path / SWEEPS / "README.md").read_text()
+    assert readme.count("\n## ") == 1 and "1 of 1 runs complete" in readme  # one study, on one data
+    assert not list((tmp_path / SWEEPS).glob("*-data-*"))
 
 
 @pytest.fixture(scope="module")
@@ -328,8 +441,9 @@ def every_experiment(tmp_path_factory, digits_npz):
 
 
 def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
-    first = sweep_hparams("report", "--out", "first", cwd=every_experiment)
-    second = sweep_hparams("report", "--out", "second", cwd=every_experiment)
+    storage = SWEEPS / "sweeps.log"  # `report` alone reads the reproduction's storage
+    first = sweep_hparams("report", "--storage", storage, "--out", "first", cwd=every_experiment)
+    second = sweep_hparams("report", "--storage", storage, "--out", "second", cwd=every_experiment)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     tables = sorted(path.name for path in (every_experiment / "first").glob("*.[mc][ds]*"))
     assert len(tables) == 2 * 5 + 1  # .md and .csv for each experiment, and README.md
@@ -351,18 +465,19 @@ def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
 
 
 def trials_of_study(folder, name):
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "results" / "report" / "sweeps.log")))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / SWEEPS / "sweeps.log")))
     study = optuna.load_study(study_name=name, storage=storage)
     return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
 def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
-    storage = open_storage(str(every_experiment / "results" / "report" / "sweeps.log"))
+    storage = open_storage(str(every_experiment / SWEEPS / "sweeps.log"))
     base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
     experiment = report_experiments()["optimizer"]
     study = load_or_create_study(storage, study_name(experiment, base))
-    register_grid(study, experiment, runs(experiment, base, seeds=2))
+    dataset = load_dataset(str(digits_npz), 64)
+    register_grid(study, experiment, keyed_runs(runs(experiment, base, seeds=2), dataset), dataset)
 
     result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
                            cwd=every_experiment)
@@ -382,7 +497,7 @@ def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(tmp_path):
     result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "mine" / "optimizer.md").read_text() == (SHIPPED_STORAGE.parent / "optimizer.md").read_text()
-    assert (tmp_path / "mine" / "dropout.png").is_file() and not (tmp_path / "results").exists()
+    assert (tmp_path / "mine" / "README.md").is_file() and not (tmp_path / "results").exists()
     sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--report-only", "--storage", "sqlite:///db/s.db",
                            cwd=tmp_path)
     assert sqlite.returncode == 0, sqlite.stderr
@@ -394,7 +509,8 @@ def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(tmp_path):
 def test_default_report_folders():
     from digits.sweeps.storage import DEFAULT_STORAGE, default_out
 
-    assert default_out() == default_out(DEFAULT_STORAGE) == Path("results/report")
+    assert default_out() == default_out(DEFAULT_STORAGE) == Path("results/sweeps")
+    assert Path(REPRODUCTION_STORAGE) == SHIPPED_STORAGE and default_out(REPRODUCTION_STORAGE) == SHIPPED_STORAGE.parent
     assert default_out("runs/mine.log") == Path("runs")
     assert default_out("sqlite:///results/sweeps.db") == Path("results")
     assert default_out("sqlite:////tmp/x/sweeps.db") == Path("/tmp/x")
@@ -409,7 +525,7 @@ def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert readme == (SHIPPED_STORAGE.parent / "README.md").read_text()
     assert [line.split(":")[0] for line in readme.splitlines() if line.startswith("## ")] == [
-        "## dropout", "## optimizer", "## epochs", "## batch_size", "## learning_rate"]
+        "## optimizer", "## dropout", "## epochs", "## batch_size", "## learning_rate"]  # as the studies were made
 
 
 @pytest.mark.parametrize("args, message", [
@@ -437,11 +553,15 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path):
-    journal = tmp_path / "results" / "report" / "sweeps.log"
+@pytest.mark.parametrize("args", [
+    ("custom", "--grid", "dropout=0.1", "--report-only"),  # the default storage
+    ("report", "--storage", SWEEPS / "sweeps.log"),
+])
+def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path, args):
+    journal = tmp_path / SWEEPS / "sweeps.log"
     journal.parent.mkdir(parents=True)
     journal.write_text("this is not an optuna journal\n")
-    result = sweep_hparams("report", cwd=tmp_path)
+    result = sweep_hparams(*args, cwd=tmp_path)
     assert result.returncode == 2 and "sweeps.log" in result.stderr
     assert journal.read_text() == "this is not an optuna journal\n"
 

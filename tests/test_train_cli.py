@@ -74,7 +74,8 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
         "curves.png", "figures", "history.csv", "model.h5", "model.keras", "run.json"]
     record = json.loads((run / "run.json").read_text())
     assert record["config"]["data"] == str(digits_npz) and record["config"]["epochs"] == 2
-    assert record["data"]["train_images"] == 600 and record["data"]["test_images"] == 297
+    counts = [record["data"][part]["images"] for part in ("train", "validation", "test")]
+    assert counts == [540, 60, 297] and record["data"]["source"].endswith("first 600 training images")
     assert record["parameters"] == 80_266 and record["learning_rate"] == 0.001
     assert record["config"]["precision"] == "auto" and record["precision"] == hardware.precision_policy("auto")
     assert f"in {record['precision']}." in result.stdout
@@ -169,13 +170,26 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, make_args, message):
     assert not (tmp_path / "models").exists()
 
 
-def test_no_network_and_no_data_says_how_to_give_data(tmp_path):
-    # An empty Keras cache and a proxy that refuses every connection: offline, even on a machine that is not.
-    env = environment(HOME=str(tmp_path), KERAS_HOME=str(tmp_path / "keras"),
-                      https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
-    result = train_cnn("--epochs", 1, cwd=tmp_path, env=env)
+def offline(tmp_path):
+    """An empty home and Keras cache, and a proxy that refuses every connection: offline, even on a machine that is not."""
+    return environment(HOME=str(tmp_path), KERAS_HOME=str(tmp_path / "keras"),
+                       https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+
+
+def test_offline_with_an_empty_home_it_trains_on_the_shipped_mnist(tmp_path):
+    result = train_cnn("--epochs", 1, "--limit", 1000, cwd=tmp_path, env=offline(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Data: 1,000 training and 10,000 test images from MNIST shipped in data/mnist" in result.stdout
+    assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
+    assert not (tmp_path / "keras" / "datasets").exists()  # nothing downloaded into the Keras cache
+    record = json.loads((tmp_path / "models" / "cnn" / "run.json").read_text())
+    assert record["config"]["data"] == "mnist" and record["data"]["train"]["images"] == 1000
+
+
+def test_the_keras_cache_offline_says_how_to_give_data(tmp_path):
+    result = train_cnn("--data", "keras", "--epochs", 1, cwd=tmp_path, env=offline(tmp_path))
     assert result.returncode == 2
-    assert "could not be downloaded" in result.stderr and "pass --data PATH" in result.stderr and "MNIST_DATA" in result.stderr
+    assert "could not be downloaded" in result.stderr and "data/mnist/" in result.stderr and "--data PATH" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -1,9 +1,12 @@
 """The report's tables, figures and README, rebuilt from stored sweep results without training.
 
-For every study in the storage: the lowest-numbered COMPLETE trial of each key counts;
-seeds of one point are aggregated as mean ± std; what the study's grids expect but has
-not completed is listed as missing, and points given up after repeated errors as failed
-(claims.read_grid_state decides both, as for the workers). Results are read from each
+For every study in the storage, and within it for each data its runs saw (the data's
+fingerprint is part of every key; each data gets its own section, named in it and in the
+figures' titles, and its own files when a study holds several): the lowest-numbered
+COMPLETE trial of each key counts; seeds of one point are aggregated as mean ± std;
+what the study's grids expect but has not completed is listed as missing, and points
+given up after repeated errors as failed (claims.read_grid_state decides both, as for
+the workers). Results are read from each
 trial's stored record, never from the value Optuna optimized, so trials stored when
 that value was the test accuracy read as they always did. The figures are drawn by
 digits.plots from plain numbers.

@@ -1,4 +1,5 @@
-"""Where sweeps keep their studies: a journal file (the default), SQLite or PostgreSQL.
+"""Where sweeps keep their studies: a journal file (the default, results/sweeps/sweeps.log;
+the reproduction's committed runs are in results/report/sweeps.log), SQLite or PostgreSQL.
 
 Opening a storage checks it (a journal that is not one is refused, a half-written
 last entry dropped); a study records the grids it was asked to run, so a report can
