@@ -25,8 +25,8 @@ import optuna
 from digits import plots
 from digits.files import write_text
 from digits.sweeps.claims import read_grid_state
-from digits.sweeps.experiments import AXIS, EPOCH_CURVES, LEARNING_RATE, Experiment, format_setting, report_experiments
 from digits.data import describe_data
+from digits.sweeps.experiments import AXIS, EPOCH_CURVES, LEARNING_RATE, Experiment, format_setting, report_experiments
 from digits.sweeps.keys import data_of, stored_config
 from digits.sweeps.storage import registered_grids, study_names
 
@@ -54,6 +54,7 @@ class StudyResults:
 
     name: str
     experiment: Experiment
+    data_sha256: str | None  # the data's fingerprint, as its keys name it (None: stored before keys did)
     data: str  # the data, described for people (digits.data.describe_data)
     points: list  # of PointRuns with at least one completed seed, in grid order
     expected_keys: list
@@ -81,12 +82,12 @@ def read_study(storage, name):
     by_data = {} if expected or state.complete else {None: []}
     for trial_key in expected + [k for k in state.complete if k not in expected]:
         by_data.setdefault(data_of(trial_key), []).append(trial_key)
-    return [results_on(name, experiment, keys, [k for k in keys if k in expected], state,
+    return [results_on(name, experiment, data, keys, [k for k in keys if k in expected], state,
                        fingerprints.get(data))
             for data, keys in by_data.items()]
 
 
-def results_on(name, experiment, keys, expected, state, fingerprint):
+def results_on(name, experiment, data_sha256, keys, expected, state, fingerprint):
     """The StudyResults of one data's `keys` (those asked for, `expected`, first)."""
     points = {}
     for trial_key in keys:
@@ -100,6 +101,7 @@ def results_on(name, experiment, keys, expected, state, fingerprint):
     return StudyResults(
         name=name,
         experiment=experiment,
+        data_sha256=data_sha256,
         data=describe_stored_data(fingerprint) if keys else "no runs stored yet",
         points=[point for point in points.values() if point.records],
         expected_keys=expected,
@@ -265,8 +267,7 @@ def file_name(results, several_data):
     """A study's files: its name, and when it holds runs on several data, the data's short fingerprint."""
     if not several_data:
         return slug(results.name)
-    short = re.search(r"\(data ([0-9a-f]{8})\)$", results.data)
-    return f"{slug(results.name)}-data-{short.group(1) if short else 'unrecorded'}"
+    return f"{slug(results.name)}-data-{results.data_sha256[:8] if results.data_sha256 else 'unrecorded'}"
 
 
 def write_study_report(results, out, file_name):
