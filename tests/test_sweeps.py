@@ -411,6 +411,9 @@ def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_
         section = (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.md").read_text()
         assert line in section.splitlines() and "1 of 1 runs complete" in section
         assert (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.csv").is_file()
+    # The files of the report on one data are gone, not left beside the two.
+    assert (one_run_on_digits / SWEEPS / f"{report.slug(name)}.md").is_file()
+    assert not [path.name for path in (tmp_path / SWEEPS).glob(f"{report.slug(name)}.*")]
 
 
 def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_path, digits_npz):

@@ -287,12 +287,21 @@ def write_study_report(results, out, file_name):
     return markdown
 
 
+def earlier_files(out, name):
+    """The files an earlier report wrote for study `name` into `out`: its tables and figures,
+    on one data or several, so that a study now on other data leaves none behind."""
+    pattern = re.compile(rf"{re.escape(slug(name))}(-data-([0-9a-f]{{8}}|unrecorded))?(-\d+-(accuracy|loss))?\.(md|csv|png)")
+    return [path for path in Path(out).glob("*") if pattern.fullmatch(path.name)]
+
+
 def write_report(storage, out):
     """Write every study's tables and figures into `out`, and a README.md of them all, so that a
     report never drops another study's section; return {study name: its section}."""
     sections = {}
     for name in study_names(storage):
         groups = read_study(storage, name)
+        for path in earlier_files(out, name):
+            path.unlink()
         sections[name] = "\n".join(write_study_report(results, out, file_name(results, len(groups) > 1))
                                    for results in groups)
     text = "# Sweep results\n\n" + ("\n".join(sections.values()) if sections else "No studies in this storage yet.\n")
