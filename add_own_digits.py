@@ -30,6 +30,7 @@ from digits import cli
 from digits.config import load_config
 from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
+from digits.files import short_path
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
 from digits.runs import RunFolder, find_model_file
 
@@ -198,7 +199,8 @@ def save_own_digits_figure(model, own_train, own_validation, args, run):
     return plots.save_own_digits(
         [thumbnail(path) for path in shown.paths[:count]], shown.images, shown.labels, probabilities,
         f"{args.figures or run.path}/own_digits.png",
-        f"Your {name} images ({folder}, {count} of {len(shown.labels)}): as given and as {run.path} reads them",
+        f"Your {name} images ({short_path(folder)}, {count} of {len(shown.labels)}): "
+        f"as given and as {short_path(run.path)} reads them",
     )
 
 

@@ -34,3 +34,13 @@ def write_json(path, value):
 def write_text(path, text):
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def short_path(path):
+    """`path` as a figure title shows it: relative to the working folder when inside it, else its
+    last two parts, so that no title carries a temporary folder's or a home folder's full path."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(*path.parts[-2:]))
