@@ -37,7 +37,7 @@ from digits.runs import RunFolder, find_model_file
 FINE_TUNE_EPOCHS = 3
 # What a saved model brings with it when training continues from it (--model): flags that set
 # these are refused there rather than silently dropped.
-KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "optimizer")
+KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "batch_norm", "optimizer", "label_smoothing")
 
 
 def build_parser():
@@ -72,6 +72,7 @@ def add_train_arguments(parser):
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
+    cli.add_recipe_arguments(parser, presets=False)
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="models/own-digits", metavar="DIR", help="run folder to write (default: %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace the finished run in --out (refused without it)")

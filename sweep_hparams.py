@@ -2,13 +2,15 @@
 
     python sweep_hparams.py optimizer                                   # the report's Table 1
     python sweep_hparams.py all --seeds 3                               # every experiment, 3 seeds each
+    python sweep_hparams.py recipe --seeds 3                            # beyond the report
     python sweep_hparams.py custom --grid "dropout=0.1,0.3 batch_size=32,128"
     python sweep_hparams.py report                                      # tables and figures, no training
 
 Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64,
 15 epochs): dropout (with SGD, Figure 4), optimizer (Table 1), epochs (one long run tested
 after every epoch, Figures 9 and 10), batch_size (Figure 11), learning_rate (section 5.3),
-all, and custom grids. Every run holds out the last tenth of its training images; the
+all (those five), recipe (beyond the report: each ingredient of the modern recipe alone,
+and the modern and fast recipes; docs/BEYOND.md), and custom grids. Every run holds out the last tenth of its training images; the
 study optimizes the accuracy on them, and the test accuracy is recorded beside it.
 Results go to an Optuna study per experiment in results/sweeps/sweeps.log (--storage for
 another journal, SQLite or PostgreSQL), and the tables and figures beside the storage
@@ -28,7 +30,8 @@ from digits import cli
 from digits.data import describe_data, load_dataset
 from digits.errors import InputError
 from digits.sweeps.experiments import (
-    MAX_EPOCHS, SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
+    MAX_EPOCHS, SWEEP_BASE, SWEEP_VALIDATION_SPLIT, beyond_experiments, custom_experiment, report_experiments, runs,
+    study_name,
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
 
@@ -36,8 +39,9 @@ from digits.sweeps.grids import grid_from_file, grid_from_text
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "experiment", choices=(*report_experiments(), "all", "custom", "report"),
-        help="what to sweep; 'report' only rebuilds the tables and figures from the storage",
+        "experiment", choices=(*report_experiments(), "all", *beyond_experiments(), "custom", "report"),
+        help="what to sweep: one of the report's experiments, all of them, recipe (beyond the report: "
+        "docs/BEYOND.md), a custom grid; 'report' only rebuilds the tables and figures from the storage",
     )
     cli.add_data_arguments(parser)
     sweep = parser.add_argument_group("sweep")
@@ -62,6 +66,7 @@ def build_parser():
         help="hold out this last fraction of the training images in every run; the study optimizes the accuracy "
         f"on it, so settings are chosen without the test set (default: {SWEEP_VALIDATION_SPLIT})",
     )
+    cli.add_recipe_arguments(parser, presets=False)
     cli.add_speed_arguments(parser, "TensorFlow threads per worker (default: the cores shared out among the workers)")
     storage = parser.add_argument_group("storage and report")
     storage.add_argument(
@@ -104,7 +109,9 @@ def chosen_experiments(args):
     if args.grid or args.grid_file:
         raise InputError("--grid and --grid-file go with the custom experiment")
     experiments = report_experiments(args.max_epochs)
-    return list(experiments.values()) if args.experiment == "all" else [experiments[args.experiment]]
+    if args.experiment == "all":
+        return list(experiments.values())
+    return [{**experiments, **beyond_experiments()}[args.experiment]]
 
 
 def planned_sweeps(args, base):

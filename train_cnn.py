@@ -3,6 +3,7 @@
     python train_cnn.py                                  # all of MNIST, shipped in data/mnist/: no download
     python train_cnn.py --epochs 2 --limit 5000 --out models/quick
     python train_cnn.py --data /usr/share/datasets/fashion-mnist/ --out models/fashion   # other data
+    python train_cnn.py --recipe modern --out models/modern   # beyond the report (docs/BEYOND.md)
 
 The network is the report's: three Conv2D(64, 3x3, relu) with max pooling after the
 first two, Flatten, Dropout(0.3), Dense(10, softmax); 80,266 parameters; Adam,
@@ -13,7 +14,9 @@ computes in mixed bfloat16, faster for the same accuracy (the README's Speed sec
 the measurements; --precision float32 for the report's way).
 The run folder (--out) gets model.keras, model.h5, run.json, history.csv and
 curves.png, and its figures/ the report's Figures 1, 9 and 10; run.json records the
-data's fingerprint (image counts and SHA-256s). A finished run is never replaced unless
+data's fingerprint (image counts and SHA-256s), and with a validation slice the
+temperature fitted on it that calibrates the model's probabilities (evaluate.py,
+predict and the draw page use it). A finished run is never replaced unless
 --overwrite says so.
 """
 
@@ -32,6 +35,7 @@ def build_parser():
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
+    cli.add_recipe_arguments(parser)
     cli.add_speed_arguments(parser, "TensorFlow threads per op (default: one per core); fewer leaves cores free")
     output = parser.add_argument_group("output")
     output.add_argument("--out", default="models/cnn", metavar="DIR", help="run folder to write (default: %(default)s)")
@@ -92,9 +96,10 @@ def main(argv=None):
 
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
     from digits import hardware, plots, training
+    from digits.model import build_cnn
 
     hardware.configure_threads(args.threads)
-    training.new_model(config).summary()
+    build_cnn(config).summary()
     print(f"Training on {hardware.describe_device()} in {hardware.precision_policy(config.precision)}.")
     if resuming:
         print(f"Resuming {run.path} after epoch {run.finished_epochs()} of {config.epochs}.")
@@ -122,6 +127,11 @@ def main(argv=None):
     print(f"Train accuracy: {result.train['accuracy']:.2%} (last epoch, dropout on)")
     if result.validation:
         print(f"Validation accuracy: {result.validation['accuracy']:.2%}")
+    if result.calibration:
+        fit = result.calibration
+        print(f"Temperature {fit['temperature']:.3f}, fitted on the {fit['images']:,} validation images: expected "
+              f"calibration error {fit['before']['ece']:.2%} -> {fit['after']['ece']:.2%}, NLL "
+              f"{fit['before']['nll']:.4f} -> {fit['after']['nll']:.4f} (stored in {run.run_json.name})")
     print(f"Test accuracy: {result.test['accuracy']:.2%}")
     return 0
 

@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 import os
 import sys
 
-from digits.config import OPTIMIZERS, PRECISIONS, XLA_CHOICES, RunConfig
+from digits.config import AUGMENTATION_LIMITS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, XLA_CHOICES, RunConfig, recipe
 from digits.data import SHIPPED
 from digits.errors import InputError
 
@@ -62,6 +62,10 @@ def add_model_arguments(parser):
         "--dropout", type=float, metavar="RATE",
         help=f"fraction of the flattened features dropped before the Dense layer while training (default: {DEFAULTS.dropout})",
     )
+    group.add_argument(
+        "--batch-norm", action=argparse.BooleanOptionalAction,
+        help="batch normalization after each convolution, before its relu (default: off, as in the report)",
+    )
 
 
 def add_training_arguments(parser):
@@ -86,6 +90,39 @@ def add_training_arguments(parser):
         "--deterministic", action=argparse.BooleanOptionalAction,
         help="make TensorFlow's ops bitwise repeatable across runs, at some cost in speed (default: off)",
     )
+
+
+def add_recipe_arguments(parser, presets=True):
+    """Settings beyond the report: augmentation, the learning-rate schedule, label smoothing;
+    with `presets`, --recipe names a combination of them."""
+    group = parser.add_argument_group("beyond the report (docs/BEYOND.md); every default is the report's")
+    if presets:
+        group.add_argument(
+            "--recipe", choices=tuple(RECIPES),
+            help="start from a named combination of settings, which the other flags given override: report "
+            "(the default), modern (augmentation, batch norm, label smoothing, a warmup-cosine schedule, "
+            "a validation slice; the most accurate) or fast (a smaller network, large batches, a short schedule; "
+            "the least time to 99%%)",
+        )
+    group.add_argument(
+        "--schedule", choices=SCHEDULES,
+        help="the learning rate over training: constant (the report's) or cosine (a linear warmup over "
+        "--warmup-epochs from zero to --learning-rate, then a cosine decay to zero)",
+    )
+    group.add_argument("--warmup-epochs", type=float, metavar="N", help="epochs of warmup for the cosine schedule (default: 0)")
+    group.add_argument("--label-smoothing", type=float, metavar="SHARE",
+                       help="share of each target spread over the ten classes (default: 0)")
+    augmentation = {
+        "rotation": "largest rotation, in degrees",
+        "shift": "largest shift, as a fraction of the image's side",
+        "zoom": "largest zoom in or out, as a fraction",
+        "shear": "largest shear, in degrees",
+        "stroke": "largest thickening or thinning of the pen stroke, as a share of one pixel's growth",
+    }
+    for name, meaning in augmentation.items():
+        group.add_argument(f"--{name}", type=float, metavar="X",
+                           help=f"augmentation: {meaning}, drawn per image and epoch (0 to "
+                           f"{AUGMENTATION_LIMITS[name]:g}; default: 0, off)")
 
 
 def add_speed_arguments(parser, threads_help):
@@ -126,11 +163,14 @@ def given_settings(args):
 
 
 def config_from(args, base=None):
-    """The run's RunConfig: the flags given, over `base` (default: the report's settings).
+    """The run's RunConfig: the flags given, over --recipe's settings if given, over `base`
+    (default: the report's settings).
 
     The data is --data, else the base's data, else $MNIST_DATA, else the shipped MNIST.
     """
     base = base or DEFAULTS
+    if getattr(args, "recipe", None):
+        base = recipe(args.recipe, base)
     given = given_settings(args)
     given["data"] = data_path(given.get("data"), saved=base.data)
     return replace(base, **given)

@@ -3,10 +3,11 @@
 One object, used by the command line, the sweeps and the saved run record
 (run.json), so that any result can be rebuilt from its saved config and seed.
 Defaults are the report's: three 64-filter 3x3 convolutions, dropout 0.3, Adam,
-batch 64, 15 epochs.
+batch 64, 15 epochs, no augmentation, a constant learning rate. RECIPES names the
+combinations beyond the report (`--recipe modern`, `--recipe fast`).
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 import json
 from pathlib import Path
 
@@ -19,6 +20,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # (digits.hardware.precision_policy). Mixed policies compute in 16 bits and keep float32 weights.
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 XLA_CHOICES = ("auto", "on", "off")  # auto: Keras's choice, on for a GPU and off for a CPU
+# The largest setting of each augmentation that still leaves a digit a digit.
+AUGMENTATION_LIMITS = {"rotation": 45.0, "shift": 0.3, "zoom": 0.5, "shear": 45.0, "stroke": 1.0}
+SCHEDULES = ("constant", "cosine")  # cosine: linear warmup over warmup_epochs, then cosine decay to zero
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,18 @@ class RunConfig:
     epochs: int = 15
     batch_size: int = 64
     validation_split: float = 0.0  # fraction held out of the end of the training data
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0  # with the cosine schedule: epochs of linear warmup from zero to the peak rate
+    label_smoothing: float = 0.0  # share of each one-hot target spread evenly over the ten classes
+    # Augmentation of the training images (digits.augment), each image its own random draw:
+    # rotation and shear in degrees, shift and zoom as fractions of the image, stroke as the
+    # largest share of a one-pixel thickening or thinning of the pen stroke. 0 turns one off.
+    rotation: float = 0.0
+    shift: float = 0.0
+    zoom: float = 0.0
+    shear: float = 0.0
+    stroke: float = 0.0
+    batch_norm: bool = False  # BatchNormalization after each convolution, before its relu
     seed: int = 1
     deterministic: bool = False  # TensorFlow op determinism: bitwise-repeatable, slower
     precision: str = "auto"
@@ -73,6 +89,18 @@ class RunConfig:
             yield f"batch size must be at least 1, got {self.batch_size}"
         if not 0 <= self.validation_split < 1:
             yield f"validation split must be in [0, 1), got {self.validation_split}"
+        if self.schedule not in SCHEDULES:
+            yield f"unknown schedule {self.schedule!r}: choose from {', '.join(SCHEDULES)}"
+        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
+            yield f"warmup epochs must be in [0, epochs), got {self.warmup_epochs:g} of {self.epochs}"
+        elif self.warmup_epochs and self.schedule == "constant":
+            yield "warmup epochs go with the cosine schedule; the constant one has no warmup"
+        if not 0 <= self.label_smoothing < 1:
+            yield f"label smoothing must be in [0, 1), got {self.label_smoothing}"
+        for name, largest in AUGMENTATION_LIMITS.items():
+            value = getattr(self, name)
+            if not 0 <= value <= largest:
+                yield f"{name} must be between 0 and {largest:g}, got {value:g}"
         if self.precision not in PRECISIONS:
             yield f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}"
         if self.xla not in XLA_CHOICES:
@@ -91,11 +119,23 @@ class RunConfig:
                 size //= self.pool_size
         return size
 
+    def augments(self):
+        """Whether any augmentation is on."""
+        return any(getattr(self, name) for name in AUGMENTATION_LIMITS)
+
     def describe(self):
-        """A short title for figures and logs, e.g. '64-64-64 CNN, adam, dropout 0.3, batch 64'."""
+        """A short title for figures and logs, e.g. '64-64-64 CNN, adam, dropout 0.3, batch 64', with
+        what goes beyond the report's recipe after it, e.g. ', augmented, cosine schedule'."""
         layers = "-".join(str(f) for f in self.filters)
         optimizer = self.optimizer if self.learning_rate is None else f"{self.optimizer} lr {self.learning_rate:g}"
-        return f"{layers} CNN, {optimizer}, dropout {self.dropout:g}, batch {self.batch_size}"
+        extras = [
+            "batch norm" if self.batch_norm else "",
+            "augmented" if self.augments() else "",
+            f"{self.schedule} schedule" if self.schedule != "constant" else "",
+            f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+        ]
+        return ", ".join([f"{layers} CNN", optimizer, f"dropout {self.dropout:g}", f"batch {self.batch_size}",
+                          *filter(None, extras)])
 
     def to_dict(self):
         return asdict(self)
@@ -111,6 +151,30 @@ class RunConfig:
             return cls(**values)
         except TypeError as error:  # a value of the wrong type, e.g. epochs "ten"
             raise InputError(f"{source}: {error}") from None
+
+
+# Named combinations of settings (`--recipe NAME`); flags given beside one override it.
+# "modern" and "fast" hold out a validation slice: their choices were made on it, and
+# the temperature that calibrates their probabilities is fitted on it (docs/BEYOND.md).
+RECIPES = {
+    "report": {},
+    "modern": {
+        "rotation": 10.0, "shift": 0.1, "zoom": 0.1, "shear": 10.0, "stroke": 0.5,
+        "schedule": "cosine", "warmup_epochs": 1.0, "learning_rate": 0.002, "label_smoothing": 0.1,
+        "batch_norm": True, "epochs": 20, "validation_split": 0.1,
+    },
+    "fast": {
+        "filters": (32, 32, 32), "batch_norm": True, "batch_size": 256, "schedule": "cosine",
+        "warmup_epochs": 0.5, "learning_rate": 0.004, "epochs": 3, "validation_split": 0.1,
+    },
+}
+
+
+def recipe(name, base=None):
+    """`base` (default: the report's settings) with the named recipe's settings over it."""
+    if name not in RECIPES:
+        raise InputError(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
+    return replace(base or RunConfig(), **RECIPES[name])
 
 
 def load_config(path):

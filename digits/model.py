@@ -1,5 +1,6 @@
 """The report's convolutional network, built and compiled from a RunConfig."""
 
+import inspect
 from pathlib import Path
 
 import keras
@@ -15,6 +16,12 @@ PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and gi
 # bit the same weights as 1; callbacks and the per-epoch log are unaffected.
 STEPS_PER_EXECUTION = 32
 
+# Keras's default of 0.99 lets the moving variance, which starts at 1 while a conv layer's
+# outputs vary by about 0.005 here, take thousands of steps to settle: a short run (the fast
+# recipe's, a test's) then reads its test images with the wrong statistics. PyTorch's 0.9
+# settles within a hundred steps.
+BATCH_NORM_MOMENTUM = 0.9
+
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
@@ -25,6 +32,7 @@ OPTIMIZER_CLASSES = {
 def build_cnn(config, policy="float32"):
     """Conv2D(relu) -> MaxPooling2D for each filter count, the last conv unpooled; then
     Flatten, Dropout, Dense(10, softmax). With the defaults: the report's 80,266 parameters.
+    With config.batch_norm each convolution is Conv2D (no bias) -> BatchNormalization -> ReLU.
 
     `policy` is a Keras dtype policy such as "mixed_bfloat16"; the Dense layer and its
     softmax stay float32 under any policy, so the probabilities and the loss keep full
@@ -34,7 +42,14 @@ def build_cnn(config, policy="float32"):
     stack = [keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1))]
     for i, filters in enumerate(config.filters):
         suffix = f"_{i}" if i else ""
-        stack.append(layers.Conv2D(filters, config.kernel_size, activation="relu", name=f"conv2d{suffix}", dtype=policy))
+        if config.batch_norm:
+            stack += [
+                layers.Conv2D(filters, config.kernel_size, use_bias=False, name=f"conv2d{suffix}", dtype=policy),
+                layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_normalization{suffix}", dtype=policy),
+                layers.ReLU(name=f"re_lu{suffix}", dtype=policy),
+            ]
+        else:
+            stack.append(layers.Conv2D(filters, config.kernel_size, activation="relu", name=f"conv2d{suffix}", dtype=policy))
         if i < len(config.filters) - 1:
             stack.append(layers.MaxPooling2D(config.pool_size, name=f"max_pooling2d{suffix}", dtype=policy))
     stack += [
@@ -45,25 +60,53 @@ def build_cnn(config, policy="float32"):
     return keras.Sequential(stack, name="cnn")
 
 
-def make_optimizer(config):
-    """The configured optimizer; with no learning rate given, Keras's default for it."""
-    optimizer_class = OPTIMIZER_CLASSES[config.optimizer]
-    if config.learning_rate is None:
-        return optimizer_class()
-    return optimizer_class(learning_rate=config.learning_rate)
+def peak_learning_rate(config):
+    """The learning rate the config asks for, else the optimizer's Keras default (0.001 for adam
+    and rmsprop, 0.01 for sgd); the cosine schedule's highest rate."""
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return inspect.signature(OPTIMIZER_CLASSES[config.optimizer]).parameters["learning_rate"].default
 
 
-def compile_cnn(config, policy="float32"):
-    """build_cnn plus compile: categorical cross-entropy and accuracy, as in the report."""
-    model = build_cnn(config, policy)
+def learning_rate_schedule(config, steps_per_epoch):
+    """The learning rate as the optimizer takes it: a number, or for the cosine schedule a linear
+    warmup from zero over config.warmup_epochs, then a cosine decay to zero at the last step."""
+    peak = peak_learning_rate(config)
+    if config.schedule == "constant":
+        return peak
+    if not steps_per_epoch:
+        raise ValueError("the cosine schedule needs the number of steps per epoch")
+    total = config.epochs * steps_per_epoch
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=peak,
+                                                  warmup_steps=warmup)
+
+
+def make_optimizer(config, steps_per_epoch=None):
+    """The configured optimizer with its learning rate or schedule (`steps_per_epoch` is needed for a schedule)."""
+    return OPTIMIZER_CLASSES[config.optimizer](learning_rate=learning_rate_schedule(config, steps_per_epoch))
+
+
+def compile_model(model, config, optimizer):
+    """Compile `model` the one way every model here is compiled: categorical cross-entropy
+    (label-smoothed if the config says) and accuracy, as in the report."""
+    loss = ("categorical_crossentropy" if not config.label_smoothing
+            else keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing))
     model.compile(
-        optimizer=make_optimizer(config),
-        loss="categorical_crossentropy",
+        optimizer=optimizer,
+        loss=loss,
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
         jit_compile={"auto": "auto", "on": True, "off": False}[config.xla],
     )
     return model
+
+
+def compile_cnn(config, policy="float32", steps_per_epoch=None):
+    """build_cnn, compiled with the configured optimizer."""
+    return compile_model(build_cnn(config, policy), config, make_optimizer(config, steps_per_epoch))
 
 
 def as_float32(model, config):
@@ -72,9 +115,9 @@ def as_float32(model, config):
     This is the model that gets tested and saved, and that fine-tuning continues."""
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
-    plain = compile_cnn(config)
-    plain.set_weights(model.get_weights())
     trained = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # float16 wraps it in loss scaling
+    plain = compile_model(build_cnn(config), config, type(trained).from_config(trained.get_config()))
+    plain.set_weights(model.get_weights())
     plain.optimizer.build(plain.trainable_variables)
     for target, source in zip(plain.optimizer.variables, trained.variables, strict=True):
         target.assign(source)
@@ -117,6 +160,8 @@ def layer_detail(kind, config):
         return f"{'x'.join(map(str, config['pool_size']))} max"
     if kind == "Dropout":
         return f"rate {config['rate']:g}, training only"
+    if kind == "BatchNormalization":
+        return "per filter"
     if kind == "Dense":
         return f"{config['units']} units, {config['activation']}"
     return ""

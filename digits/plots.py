@@ -376,3 +376,31 @@ def save_own_digits(originals, converted, labels, probabilities, path, title, li
         seen.set_title(f"read {read} ({probabilities[i][read]:.0%})", fontsize=8,
                        color="tab:red" if read != labels[i] else "black", fontweight="bold" if read != labels[i] else None)
     return save(fig, path)
+
+
+def save_recipe_comparison(names, accuracies, path, title):
+    """Validation and test accuracy of each named recipe, one row each, mean ± std over seeds
+    with each seed as a dot (the recipe experiment of docs/BEYOND.md).
+
+    names: one per recipe, top to bottom; accuracies: {part: each recipe's accuracies (0-1) over
+    its seeds}, for "validation" and "test" (train, measured with dropout and augmentation on,
+    is left out: it is not comparable across recipes).
+    """
+    parts = {part: per_point for part, per_point in accuracies.items() if part != "train"}
+    fig = Figure(figsize=(8, 1.2 + 0.55 * len(names)), layout="constrained")
+    ax = fig.subplots()
+    rows = np.arange(len(names))
+    for offset, (part, per_point) in zip((-0.15, 0.15), parts.items()):
+        label, colour, marker, _ = SWEEP_PARTS[part]
+        means, stds = accuracy_bands(per_point)
+        ax.errorbar(means, rows + offset, xerr=stds, color=colour, marker=marker, linestyle="none", capsize=4,
+                    label=f"{label} accuracy, mean ± std")
+        for row, values in zip(rows, per_point):
+            ax.scatter([100 * value for value in values], [row + offset] * len(values), color=colour, s=10, alpha=0.5)
+    ax.set_yticks(rows, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy (%); small dots: single seeds")
+    ax.set_title(f"{title}\n({seeds_label(next(iter(parts.values())))} per recipe)", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=9)
+    return save(fig, path)

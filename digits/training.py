@@ -12,10 +12,21 @@ import keras
 import tensorflow as tf
 
 from digits import hardware
+from digits.augment import augmented
+from digits.calibration import calibrate
 from digits.config import RunConfig
 from digits.data import split_point, to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.model import PREDICTION_BATCH_SIZE, as_float32, compile_cnn, load_trained_model
+from digits.model import (
+    PREDICTION_BATCH_SIZE,
+    as_float32,
+    compile_cnn,
+    compile_model,
+    load_trained_model,
+    make_optimizer,
+    peak_learning_rate,
+    predict_probabilities,
+)
 from digits.runs import provenance
 
 
@@ -26,9 +37,15 @@ def seed_everything(config):
         tf.config.experimental.enable_op_determinism()
 
 
-def new_model(config):
-    """A compiled model for `config`, in the precision it asks for, resolved for this machine."""
-    return compile_cnn(config, hardware.precision_policy(config.precision))
+def new_model(config, steps_per_epoch=None):
+    """A compiled model for `config`, in the precision it asks for, resolved for this machine
+    (`steps_per_epoch` sets the length of a learning-rate schedule)."""
+    return compile_cnn(config, hardware.precision_policy(config.precision), steps_per_epoch)
+
+
+def steps_per_epoch(config, count):
+    """Training steps in an epoch over `count` images, the validation slice held out."""
+    return math.ceil(split_point(count, config.validation_split) / config.batch_size)
 
 
 def precision_of(model):
@@ -152,9 +169,16 @@ class TrainResult:
     train: dict  # loss and accuracy of the last epoch (dropout on, as the report gives them)
     validation: dict | None  # loss and accuracy on the held-out slice after the last epoch; None without one
     test: dict  # loss and accuracy of the trained model on the test set
+    calibration: dict | None  # the temperature fitted on the validation slice (digits.calibration); None without one
     precision: str  # the dtype policy it was trained in
     seconds: float  # the whole call: building, training and testing
     diverged: bool  # the loss became NaN; training stopped there
+
+    def peak_learning_rate(self):
+        """The learning rate trained at: the constant one, else the schedule's peak."""
+        if self.config.schedule != "constant":
+            return peak_learning_rate(self.config)
+        return float(self.model.optimizer.learning_rate)
 
     def raise_if_diverged(self):
         if self.diverged:
@@ -166,12 +190,13 @@ class TrainResult:
             "config": self.config.to_dict(),
             "data": self.data,
             "parameters": self.model.count_params(),
-            "learning_rate": float(f"{float(self.model.optimizer.learning_rate):.6g}"),
+            "learning_rate": float(f"{self.peak_learning_rate():.6g}"),
             "precision": self.precision,
             "history": self.history,
             "train": self.train,
             "validation": self.validation,
             "test": self.test,
+            "calibration": self.calibration,
             "diverged": self.diverged,
             "train_seconds": round(sum(self.history["seconds"]), 2),
             "seconds": round(self.seconds, 2),
@@ -191,11 +216,13 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     after every epoch, to resume from; without one nothing is written. `test_each_epoch`
     records the test loss and accuracy after every epoch (the report's Figures 9 and 10).
     A loss that becomes NaN stops training and is reported as `diverged`, with the
-    checkpoint dropped: resuming from NaN weights could only fail again.
+    checkpoint dropped: resuming from NaN weights could only fail again. With a validation
+    slice, a temperature is fitted on it to calibrate the model's probabilities.
     """
     started = time.perf_counter()
     seed_everything(config)
-    model = new_model(config) if start_from is None else continued(load_trained_model(start_from), config)
+    steps = steps_per_epoch(config, len(dataset.train_images))
+    model = new_model(config, steps) if start_from is None else continued(load_trained_model(start_from), config, steps)
     x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
     x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []
@@ -205,6 +232,7 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
         run.discard_checkpoint()
     precision = precision_of(model)  # before the float32 copy, which computes in float32
     model = as_float32(model, config)
+    split = split_point(len(x_train), config.validation_split)
     return TrainResult(
         config=config,
         data=dataset.fingerprint(config.validation_split),
@@ -214,14 +242,28 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
         validation=({"loss": history["val_loss"][-1], "accuracy": history["val_accuracy"][-1]}
                     if "val_accuracy" in history else None),
         test=evaluate(model, x_test, y_test),
+        calibration=calibration(model, x_train[split:], dataset.train_labels[split:]) if not diverged else None,
         precision=precision,
         seconds=time.perf_counter() - started,
         diverged=diverged,
     )
 
 
-def continued(model, config):
-    """A saved model to train on, with the learning rate the config asks for, if it names one."""
+def calibration(model, x_validation, labels):
+    """The temperature that calibrates `model`'s probabilities, fitted on the validation slice, with
+    the NLL and ECE there before and after (digits.calibration.calibrate); None without a slice."""
+    if not len(labels):
+        return None
+    return calibrate(labels, predict_probabilities(model, x_validation))
+
+
+def continued(model, config, steps_per_epoch):
+    """A saved model to train on. With a constant learning rate it keeps its optimizer and that
+    optimizer's state, at the learning rate the config names, if it names one. With the cosine
+    schedule it gets a fresh optimizer whose warmup and decay span the continued training:
+    the schedule it was trained with ended at zero."""
+    if config.schedule != "constant":
+        return compile_model(model, config, make_optimizer(config, steps_per_epoch))
     if config.learning_rate is not None:
         model.optimizer.learning_rate.assign(config.learning_rate)
     return model
@@ -239,7 +281,8 @@ def input_pipeline(x, y, config):
 
     A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
     TensorFlow's own threads while the previous batch trains (bench/train_speed.py measures
-    what that is worth). The validation slice is the last `config.validation_split` of the data, as Keras's
+    what that is worth), and varies each training image when the config asks for augmentation
+    (digits.augment), never the validation images. The validation slice is the last `config.validation_split` of the data, as Keras's
     validation_split takes it; the shuffle order follows the seed, so the same seed gives
     the same run.
     """
@@ -250,8 +293,10 @@ def input_pipeline(x, y, config):
         tf.data.Dataset.from_tensor_slices((x[:split], y[:split]))
         .shuffle(split, seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
     )
+    if config.augments():
+        batches = augmented(batches, config)
+    batches = batches.prefetch(tf.data.AUTOTUNE)
     validation = (x[split:], y[split:]) if split < len(x) else None
     return batches, validation
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 import hashlib
 import json
 
-from digits.config import RunConfig
+from digits.config import RECIPES, RunConfig
 from digits.errors import InputError
 
 MAX_EPOCHS = 200
@@ -26,6 +26,7 @@ SWEEP_BASE = RunConfig(validation_split=SWEEP_VALIDATION_SPLIT)
 AXIS = "axis"  # accuracy against one setting, Experiment.axis
 LEARNING_RATE = "learning_rate"  # accuracy against the learning rate, one colour per optimizer
 EPOCH_CURVES = "epoch_curves"  # accuracy and loss after every epoch, one line per seed
+RECIPE = "recipe"  # validation and test accuracy of each named point, side by side
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class Experiment:
     axis: str | None = None  # for AXIS: the setting on the x axis
     test_each_epoch: bool = False  # record test loss and accuracy after every epoch
     reference: Reference | None = None  # the report's own numbers for these points
+    point_names: tuple | None = None  # a name for each point, shown in place of its settings
+
+    def point_name(self, settings):
+        """The name of the point with these settings (as stored: tuples read back as lists); None for an
+        experiment without names, or no such point."""
+        if self.point_names:
+            for point, name in zip(self.points, self.point_names):
+                if json.dumps(point, sort_keys=True) == json.dumps(settings, sort_keys=True):
+                    return name
+        return None
 
 
 # The report's Table 1: (optimizer, dropout) -> (train accuracy %, test accuracy %).
@@ -89,6 +100,33 @@ def report_experiments(max_epochs=50):
                    figure=LEARNING_RATE),
     ]
     return {experiment.name: experiment for experiment in experiments}
+
+
+# The modern recipe's ingredients: the settings of digits.config.RECIPES["modern"] that
+# belong together, each added alone to the report's recipe by the recipe experiment.
+INGREDIENTS = {
+    "augmentation": ("rotation", "shift", "zoom", "shear", "stroke"),
+    "batch norm": ("batch_norm",),
+    "label smoothing": ("label_smoothing",),
+    "cosine schedule": ("schedule", "warmup_epochs", "learning_rate"),
+    "epochs": ("epochs",),
+}
+
+
+def beyond_experiments():
+    """Experiments beyond the report (docs/BEYOND.md), by name: not part of `all`, which is the report's."""
+    def settings(name):  # a recipe's settings but its validation slice, which the sweep sets for every run
+        return {key: value for key, value in RECIPES[name].items() if key != "validation_split"}
+
+    modern = settings("modern")
+    named = [("report", {})]
+    named += [(f"{modern['epochs']} epochs" if name == "epochs" else name, {key: modern[key] for key in keys})
+              for name, keys in INGREDIENTS.items()]
+    named += [("modern", modern), ("fast", settings("fast"))]
+    recipe = Experiment(
+        "recipe", "the modern recipe's ingredients, each alone over the report's recipe, and the modern and fast recipes",
+        tuple(point for _, point in named), figure=RECIPE, point_names=tuple(name for name, _ in named))
+    return {recipe.name: recipe}
 
 
 def custom_experiment(points):

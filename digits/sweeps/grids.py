@@ -14,7 +14,7 @@ from digits.config import RunConfig
 from digits.errors import InputError
 
 GRID_FIELDS = {f.name for f in fields(RunConfig)} - {"data", "limit", "seed"}
-FLOAT_FIELDS = {"dropout", "learning_rate", "validation_split"}
+FLOAT_FIELDS = {f.name for f in fields(RunConfig) if f.type in (float, float | None)}
 
 
 def parse_value(name, text):

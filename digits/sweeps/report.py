@@ -26,7 +26,16 @@ from digits import plots
 from digits.files import write_text
 from digits.sweeps.claims import read_grid_state
 from digits.data import describe_data
-from digits.sweeps.experiments import AXIS, EPOCH_CURVES, LEARNING_RATE, Experiment, format_setting, report_experiments
+from digits.sweeps.experiments import (
+    AXIS,
+    EPOCH_CURVES,
+    LEARNING_RATE,
+    RECIPE,
+    Experiment,
+    beyond_experiments,
+    format_setting,
+    report_experiments,
+)
 from digits.sweeps.keys import data_of, stored_config
 from digits.sweeps.storage import registered_grids, study_names
 
@@ -134,7 +143,8 @@ def experiment_of(name, grids):
     """A study's Experiment: the report's own as the code describes it now (one study may hold
     grids saved under older wording, such as a 50- and a 200-epoch run), else its saved grid's."""
     saved = grids[0] if grids else {"experiment": name, "description": ""}
-    return report_experiments().get(saved["experiment"]) or Experiment(saved["experiment"], saved["description"], ())
+    known = {**report_experiments(), **beyond_experiments()}
+    return known.get(saved["experiment"]) or Experiment(saved["experiment"], saved["description"], ())
 
 
 # Tables -----------------------------------------------------------------------------------
@@ -150,7 +160,8 @@ def mean_std(values):
 def table_rows(results):
     """Header and rows of a study's table: its settings, then train, validation and test accuracy
     over seeds, and the report's own numbers where the experiment has them."""
-    names = list(dict.fromkeys(name for point in results.points for name in point.settings))
+    named = results.experiment.point_names is not None
+    names = ["recipe"] if named else list(dict.fromkeys(name for point in results.points for name in point.settings))
     parts = [part for part in PARTS if part != "validation" or all(point.has(part) for point in results.points)]
     reference = results.experiment.reference
     header = names + [f"{part} accuracy (%)" for part in parts] + ["seeds", "seconds per run"]
@@ -158,13 +169,19 @@ def table_rows(results):
     rows = []
     for point in results.points:
         seconds = statistics.mean(record["seconds"] for record in point.records)
-        row = [format_setting(point.settings.get(name)) for name in names]
+        row = [point_label(results.experiment, point)] if named else [format_setting(point.settings.get(n)) for n in names]
         row += [mean_std(point.values(part)) for part in parts] + [str(len(point.records)), f"{seconds:.0f}"]
         diverged = sum(record.get("diverged", False) for record in point.records)
         if diverged:
             row[-3] += f" ({diverged} diverged)"
         rows.append(row + (reference.row(point.settings) if reference else []))
     return header, rows
+
+
+def point_label(experiment, point):
+    """A point's name in its experiment, else its settings (runs of a recipe since changed)."""
+    return experiment.point_name(point.settings) or " ".join(
+        f"{name}={format_setting(value)}" for name, value in point.settings.items())
 
 
 def markdown_table(header, rows):
@@ -245,7 +262,14 @@ def epoch_curve_figures(results, base, title):
     return figures
 
 
-FIGURES = {AXIS: axis_figures, LEARNING_RATE: learning_rate_figures, EPOCH_CURVES: epoch_curve_figures}
+def recipe_figures(results, base, title):
+    """The recipe experiment: validation and test accuracy of each named point, over its seeds."""
+    names = [point_label(results.experiment, point) for point in results.points]
+    return [plots.save_recipe_comparison(names, accuracies(results.points), base.with_suffix(".png"), title)]
+
+
+FIGURES = {AXIS: axis_figures, LEARNING_RATE: learning_rate_figures, EPOCH_CURVES: epoch_curve_figures,
+           RECIPE: recipe_figures}
 
 
 def draw_figures(results, base):
