@@ -5,6 +5,7 @@
     python add_own_digits.py --model models/cnn --fine-tune-epochs 3 --repeat 20
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
     python add_own_digits.py predict --model models/cnn --json data/validation/*/*
+    python add_own_digits.py predict --model models/cnn --model models/cnn-seed2 my_seven.png   # their ensemble
     python add_own_digits.py draw --model models/cnn --open         # draw digits in the browser, save them
 
 Images live in data/train/<digit>/ and data/validation/<digit>/ (PNG or JPEG, any size,
@@ -17,6 +18,10 @@ before and after. MNIST is the copy shipped in data/mnist/ unless --data, a cont
 --model's run.json or $MNIST_DATA says otherwise. The draw mode serves a local
 page where you draw digits with a mouse, finger or pen, watch the network read them
 through that same conversion, and save them, labelled, into those folders.
+
+predict and draw read with calibrated probabilities: each model with the temperature its run
+fitted on its validation slice (a run without one is read as it is, and they say so); with
+--model given several times, with the mean of the models' calibrated probabilities.
 """
 
 import argparse
@@ -35,6 +40,7 @@ from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
 from digits.runs import RunFolder, find_model_file
 
 FINE_TUNE_EPOCHS = 3
+DRAW_MODEL = "models/cnn"  # the model the draw page reads with when no --model is given
 # What a saved model brings with it when training continues from it (--model): flags that set
 # these are refused there rather than silently dropped.
 KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "batch_norm", "optimizer", "label_smoothing")
@@ -81,15 +87,19 @@ def add_train_arguments(parser):
 
 def add_predict_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
-    parser.add_argument("--model", required=True, metavar="RUN", help="a run folder or a .keras/.h5 model")
+    parser.add_argument("--model", required=True, action="append", metavar="RUN",
+                        help="a run folder or a .keras/.h5 model; give it several times to read with their ensemble "
+                        "(the mean of their calibrated probabilities)")
     parser.add_argument("--json", action="store_true", help='one JSON object per file: {"file", "digit", "probability", ...}')
 
 
 def add_draw_arguments(parser):
-    parser.add_argument("--model", default="models/cnn", metavar="RUN", help="a run folder or a .keras/.h5 model (default: %(default)s)")
+    parser.add_argument("--model", action="append", metavar="RUN",
+                        help=f"a run folder or a .keras/.h5 model (default: {DRAW_MODEL}); give it several times to "
+                        "read with their ensemble, which the page cannot switch away from")
     parser.add_argument("--runs-dir", metavar="DIR",
-                        help="run folders the page can switch to, e.g. after fine-tuning (default: the folder "
-                        "holding --model's run, e.g. models/)")
+                        help="run folders the page can switch to, e.g. after fine-tuning, when it reads with one "
+                        "model (default: the folder holding --model's run, e.g. models/)")
     parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/<digit>/ and DIR/validation/<digit>/ (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: %(default)s)")
@@ -206,7 +216,7 @@ def save_own_digits_figure(model, own_train, own_validation, args, run):
 
 
 def predict_main(args):
-    model_file = find_model_file(args.model)
+    model_files = [find_model_file(path) for path in args.model]
     images, readable, skipped = [], [], 0
     for path in args.files:
         try:
@@ -218,9 +228,11 @@ def predict_main(args):
     if not images:
         raise InputError(f"none of the {len(args.files)} file(s) could be read")
 
-    from digits.model import load_trained_model, predict_probabilities
+    from digits.ensemble import Ensemble
 
-    probabilities = predict_probabilities(load_trained_model(model_file), to_inputs(np.stack(images)))
+    ensemble = Ensemble(model_files)
+    report_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
+    _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
     for path, row in zip(readable, probabilities):
         best, second = np.argsort(-row)[:2]
         if args.json:
@@ -233,18 +245,28 @@ def predict_main(args):
     return 0
 
 
+def report_models(ensemble, file=None):
+    """One line per model read with, with its temperature or that it has none (to `file`, default stdout)."""
+    several = len(ensemble.members) > 1
+    for member in ensemble.members:
+        print(f"{'Model' if not several else 'Ensemble member'} {member.model_file}: {member.describe_temperature()}",
+              file=file)
+    if several:
+        print(f"Reading with the mean of the {len(ensemble.members)} models' calibrated probabilities", file=file)
+
+
 def draw_main(args):
     from digits import draw_app
 
-    reader = draw_app.Reader(args.model)
+    reader = draw_app.Reader(args.model or [DRAW_MODEL])
     app = draw_app.create_app(reader, args.data_dir, args.port, args.host, runs_dir=args.runs_dir)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Warning: listening on {args.host}, not only this machine: anyone who can reach it can save "
               f"drawings into {args.data_dir}/.", file=sys.stderr)
 
     def ready(url):
-        print(f"Model {reader.name}; drawings are saved in {args.data_dir}/train/<digit>/ and "
-              f"{args.data_dir}/validation/<digit>/.")
+        report_models(reader.ensemble)
+        print(f"Drawings are saved in {args.data_dir}/train/<digit>/ and {args.data_dir}/validation/<digit>/.")
         print(f"Open {url} to draw (Ctrl-C to stop).", flush=True)
         if args.open:
             import webbrowser

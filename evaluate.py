@@ -1,71 +1,207 @@
-"""Evaluate a saved model on the MNIST test set: the report's section 4, without retraining.
+"""Evaluate saved models on the MNIST test set: the report's section 4, without retraining.
 
     python evaluate.py models/cnn                        # a run folder from train_cnn.py
     python evaluate.py models/cnn/model.h5 --data ~/datasets/mnist.npz
     python evaluate.py models/cnn --format pdf --figures report/figures
+    python evaluate.py models/cnn-seed1 models/cnn-seed2 models/cnn-seed3   # each alone, and their ensemble
+    python evaluate.py models/cnn --tta                  # with test-time augmentation too
 
 Prints the classification report (the report's Figure 5), the test loss, accuracy,
 top-2 accuracy, error count and the ROC AUCs. Draws the network's layers (Figure 3),
 the classification report (Figure 5), precision-recall curves (Figure 6), ROC curves
-(Figure 7), confusion matrix (Figure 8) and the most confident mistakes into --figures,
-and saves every number into the model's folder as evaluation.json and
-classification_report.txt; the figures go into the run's figures/ unless --figures says.
-Data: --data, else the data the run was trained on (its run.json), else $MNIST_DATA,
+(Figure 7), confusion matrix (Figure 8), the most confident mistakes and a reliability
+diagram into --figures, and saves every number as evaluation.json and
+classification_report.txt; with one RUN they go into its run folder, the figures into
+its figures/, unless --out and --figures say otherwise.
+Data: --data, else the data the runs were trained on (their run.json), else $MNIST_DATA,
 else the complete MNIST shipped in data/mnist/; evaluation.json records its fingerprint.
+
+Calibration: each model reads with the temperature its run fitted on its validation
+slice, never on the test set (see digits/calibration.py); a run without one (trained with
+no validation slice, or a bare model file) is read uncalibrated, and the output says so.
+A table gives each model's test accuracy and errors with its NLL and expected calibration
+error (ECE, 15 bins) before and after its temperature; the numbers and figures above are
+of the calibrated probabilities, which are what add_own_digits.py predict and draw read.
+
+Several RUNs: each model is scored alone in the table, and as an ensemble that averages
+their calibrated probabilities; the classification report, the figures (all but the
+network's) and evaluation.json are then the ensemble's, and go to --out, by default a
+folder named for the ensemble beside the first run (models/ensemble-cnn-seed1+cnn-seed2
+for models/cnn-seed1 and models/cnn-seed2).
+
+--tta: test-time augmentation. Every test image is read as 7 copies (itself, shifted one
+pixel up, down, left and right, rotated 8 degrees either way) and each model's calibrated
+probabilities are averaged over them. The table shows each reading without and with it;
+the report, figures and evaluation.json are of the reading with it.
 """
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from digits import cli
 from digits.data import load_dataset, to_inputs
+from digits.errors import InputError
 from digits.files import write_json, write_text
-from digits.runs import RunFolder, find_model_file, provenance, saved_data_path
+from digits.runs import provenance, saved_data_path
 
 
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a run folder (uses its model.keras, else model.h5) or a .keras/.h5 file")
+    parser.add_argument("models", nargs="+", metavar="RUN",
+                        help="a run folder (uses its model.keras, else model.h5) or a .keras/.h5 file; "
+                        "several: each alone and their ensemble")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average each model over 7 shifted and rotated copies of every image")
     cli.add_data_arguments(parser, limit=False)
     output = parser.add_argument_group("output")
-    output.add_argument("--figures", metavar="DIR", help="folder for the figures (default: the run folder's figures/)")
+    output.add_argument("--out", metavar="DIR",
+                        help="folder for evaluation.json and classification_report.txt (default: the run folder of "
+                        "one RUN; for several, ensemble-<run>+<run>... beside the first run)")
+    output.add_argument("--figures", metavar="DIR", help="folder for the figures (default: --out's figures/)")
     output.add_argument("--format", choices=("png", "pdf"), default="png", help="figure file format (default: %(default)s)")
     return parser
 
 
+@dataclass
+class Reading:
+    """One row of the calibration table: a model or the ensemble, without or with test-time augmentation."""
+
+    name: str
+    temperature: float | list | None  # a model's (None: it has none), or each model's for the ensemble
+    uncalibrated: np.ndarray
+    calibrated: np.ndarray  # the probabilities read with
+    tta: bool
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    model_file = find_model_file(args.model)
-    run = RunFolder(model_file.parent)
 
     # TensorFlow and scikit-learn load only now, so that --help and bad arguments answer at once.
-    from digits.evaluation import evaluate_predictions
-    from digits.model import load_trained_model, predict_probabilities
+    from digits.ensemble import Ensemble, distinct_model_files
 
-    model = load_trained_model(model_file)  # before the data: a bad model is named first
-    data = cli.data_path(args.data, saved=saved_data_path(run.path))
+    model_files = distinct_model_files(args.models)
+    out = output_folder(args.out, model_files)
+    data = evaluation_data(args.data, model_files)
+    ensemble = Ensemble(model_files)  # before the data: a bad model is named first
     dataset = load_dataset(data)
     x_test, y_test = dataset.test_images, dataset.test_labels
-    probabilities = predict_probabilities(model, to_inputs(x_test))
-    numbers, report_text, roc, pr = evaluate_predictions(y_test, probabilities)
+    readings = readings_of(ensemble, ensemble.read_copies(to_inputs(x_test), tta=args.tta), args.tta)
+    final = readings[-1]  # the one model, or the ensemble; with TTA when asked
 
-    print(f"Model: {model_file} ({model.count_params():,} parameters)")
+    from digits.calibration import expected_calibration_error, reliability
+    from digits.evaluation import calibration_scores, evaluate_predictions
+
+    numbers, report_text, roc, pr = evaluate_predictions(y_test, final.calibrated)
+    rows = [{"reading": reading.name, "tta": reading.tta, "temperature": reading.temperature,
+             **calibration_scores(y_test, reading.uncalibrated, reading.calibrated)} for reading in readings]
+
+    print_models(ensemble)
     print(f"Data: {len(x_test):,} test images from {dataset.source}\n")
     print_scores(report_text, numbers)
+    print_calibration(rows, len(x_test))
 
-    figures_folder = Path(args.figures or run.figures)
-    figures = save_figures(model, model_file, dataset, probabilities, (numbers, roc, pr), figures_folder, args.format)
+    bins = {"before": reliability(y_test, final.uncalibrated), "after": reliability(y_test, final.calibrated)}
+    ece = {"before": expected_calibration_error(y_test, final.uncalibrated),
+           "after": expected_calibration_error(y_test, final.calibrated)}
+    figures_folder = Path(args.figures or out / "figures")
+    title_name = reader_name(ensemble, args.tta)
+    figures = save_figures(ensemble, title_name, dataset, final.calibrated, (numbers, roc, pr), figures_folder,
+                           args.format)
+    figures.append(save_reliability(ensemble, title_name, len(x_test), bins, ece, figures_folder, args.format))
     record = {
-        "model": str(model_file),
+        "model": ensemble.name,
+        "models": [{"model": str(member.model_file), "temperature": member.temperature} for member in ensemble.members],
+        "ensemble": "the mean of the models' calibrated probabilities" if len(ensemble.members) > 1 else None,
+        "test_time_augmentation": tta_record() if args.tta else None,
         "data": dataset.fingerprint(),
         **numbers,
+        "calibration": rows,
+        "reliability": {when: {key: np.asarray(values).tolist() for key, values in table.items()}
+                        for when, table in bins.items()},
         "figures": [str(path) for path in figures],
         "provenance": provenance(),
     }
-    write_text(run.path / "classification_report.txt", report_text)
-    write_json(run.path / "evaluation.json", record)
-    print(f"\nSaved {run.path / 'evaluation.json'} and classification_report.txt; figures in {figures_folder}/")
+    write_text(out / "classification_report.txt", report_text)
+    write_json(out / "evaluation.json", record)
+    print(f"\nSaved {out / 'evaluation.json'} and classification_report.txt; figures in {figures_folder}/")
     return 0
+
+
+def output_folder(out, model_files):
+    """Where evaluation.json and classification_report.txt go: --out, else one model's run folder, else a
+    folder named for the ensemble beside the first run. An ensemble never writes into a member's run folder."""
+    from digits.ensemble import run_name
+
+    several = len(model_files) > 1
+    if out is None:
+        if not several:
+            return model_files[0].parent
+        return model_files[0].parent.parent / f"ensemble-{'+'.join(run_name(file) for file in model_files)}"
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: a file, not a folder")
+    member_folder = next((file for file in model_files if file.parent.resolve() == out.resolve()), None)
+    if several and member_folder is not None:
+        raise InputError(f"--out {out} holds {member_folder.name}, one of the ensemble's models: the ensemble's "
+                         "evaluation would replace that run's own; choose another --out")
+    return out
+
+
+def evaluation_data(given, model_files):
+    """--data, else the data the runs were trained on, which must be the same for all, else
+    $MNIST_DATA, else the shipped MNIST."""
+    if given:
+        return cli.data_path(given)
+    saved = {cli.data_path(None, saved=saved_data_path(file.parent)) for file in model_files}
+    if len(saved) > 1:
+        raise InputError(f"the runs were trained on different data ({', '.join(sorted(saved))}): "
+                         "name the test data with --data")
+    return saved.pop()
+
+
+def readings_of(ensemble, copies, tta):
+    """The table's rows: each model and (with several) the ensemble, without and (with --tta) with
+    test-time augmentation. The last row is the reading evaluated in full."""
+    from digits.ensemble import combine
+
+    members = ensemble.members
+    variants = [(False, [read[:1] for read in copies])] + ([(True, copies)] if tta else [])
+    readings = []
+    for with_tta, reads in variants:
+        uncalibrated, uncalibrated_mean = combine(reads, [1.0] * len(members))
+        calibrated, calibrated_mean = combine(reads, ensemble.temperatures())
+        suffix = " + TTA" if with_tta else ""
+        for member, before, after in zip(members, uncalibrated, calibrated):
+            readings.append(Reading(member.name + suffix, member.temperature, before, after, with_tta))
+        if len(members) > 1:
+            readings.append(Reading(f"ensemble of {len(members)}{suffix}", [member.temperature for member in members],
+                                    uncalibrated_mean, calibrated_mean, with_tta))
+    return readings
+
+
+def reader_name(ensemble, tta):
+    """The models as figure titles name them: 'cnn/model.keras' or 'ensemble of 2 (cnn-seed1, cnn-seed2)'."""
+    members = ensemble.members
+    name = (f"{members[0].model_file.parent.name}/{members[0].model_file.name}" if len(members) == 1
+            else f"ensemble of {len(members)} ({', '.join(member.name for member in members)})")
+    return f"{name} with test-time augmentation" if tta else name
+
+
+def tta_record():
+    from digits.ensemble import TTA_COPIES
+
+    return [{"rows_down": rows, "columns_right": columns, "degrees_anticlockwise": degrees}
+            for rows, columns, degrees in TTA_COPIES]
+
+
+def print_models(ensemble):
+    for member in ensemble.members:
+        print(f"Model: {member.model_file} ({member.model.count_params():,} parameters), {member.describe_temperature()}")
+    if len(ensemble.members) > 1:
+        print(f"Ensemble: the mean of the {len(ensemble.members)} models' calibrated probabilities")
 
 
 def print_scores(report_text, numbers):
@@ -79,18 +215,40 @@ def print_scores(report_text, numbers):
           f"average precision micro-average {numbers['average_precision']['micro']:.6f}")
 
 
-def save_figures(model, model_file, dataset, probabilities, results, folder, file_format):
-    """The report's Figures 3, 5, 6, 7 and 8 and the most confident mistakes; returns their paths."""
+def print_calibration(rows, images):
+    """The calibration table: each reading's accuracy, errors, NLL and ECE before and after its temperature."""
+    width = max(len("reading"), *(len(row["reading"]) for row in rows))
+    print(f"\nCalibration on {images:,} test images (temperatures fitted on each run's validation slice; "
+          "none: read uncalibrated)")
+    print(f"{'reading':<{width}}  accuracy  errors  NLL before  NLL after  ECE before  ECE after  temperature")
+    for row in rows:
+        before, after = row["before"], row["after"]
+        print(f"{row['reading']:<{width}}  {row['accuracy']:>8.2%}  {row['errors']:>6,}  {before['nll']:>10.4f}  "
+              f"{after['nll']:>9.4f}  {before['ece']:>10.2%}  {after['ece']:>9.2%}  {shown(row['temperature'])}")
+
+
+def shown(temperature):
+    """A temperature as the table shows it: '1.310', 'none', or for an ensemble 'each its own'."""
+    if isinstance(temperature, list):
+        return "each its own" if any(value is not None for value in temperature) else "none"
+    return "none" if temperature is None else f"{temperature:.3f}"
+
+
+def save_figures(ensemble, name, dataset, probabilities, results, folder, file_format):
+    """The report's Figures 3 (one model only), 5, 6, 7 and 8 and the most confident mistakes; returns their paths."""
     from digits import plots
     from digits.model import layer_table
 
     numbers, roc, pr = results
     test = numbers["test"]
-    name = f"{model_file.parent.name}/{model_file.name}"
     title = f"{name} on {test['images']:,} test images"
     path = lambda figure: folder / f"{figure}.{file_format}"  # noqa: E731
-    return [
-        plots.save_network(layer_table(model), path("network"), f"{name}: {model.count_params():,} parameters"),
+    network = []
+    if len(ensemble.members) == 1:
+        model = ensemble.members[0].model
+        network = [plots.save_network(layer_table(model), path("network"),
+                                      f"{reader_name(ensemble, tta=False)}: {model.count_params():,} parameters")]
+    return network + [
         plots.save_classification_report(numbers["classification_report"], path("classification_report"),
                                          f"Classification report of {title}"),
         plots.save_roc_curves(roc, path("roc_curves"), f"ROC curves of {title}"),
@@ -102,6 +260,22 @@ def save_figures(model, model_file, dataset, probabilities, results, folder, fil
             f"{title}: {test['errors']} misread, the most confident mistakes first (with test-set index)",
         ),
     ]
+
+
+def save_reliability(ensemble, name, images, bins, ece, folder, file_format):
+    """The reliability diagram of the reading evaluated: before and after calibration, or one curve uncalibrated."""
+    from digits import plots
+
+    members = ensemble.members
+    if all(member.temperature is None for member in members):
+        curves = {"uncalibrated (no temperature in its run)" if len(members) == 1 else
+                  "uncalibrated (no temperature in any run)": (bins["before"], ece["before"])}
+    else:
+        after = (f"calibrated, T = {members[0].temperature:.3f}" if len(members) == 1
+                 else "each model with its run's temperature, then averaged")
+        curves = {"before calibration (T = 1)": (bins["before"], ece["before"]), after: (bins["after"], ece["after"])}
+    return plots.save_reliability_diagram(curves, folder / f"reliability_diagram.{file_format}",
+                                          f"Reliability of {name} on {images:,} test images")
 
 
 if __name__ == "__main__":

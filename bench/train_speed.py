@@ -12,7 +12,10 @@ alike, and reports the median images/s over --epochs epochs after one warm-up ep
 - the project's path: what `train_cnn.py` and the sweeps run (digits.training.new_model:
   steps_per_execution, and mixed bfloat16 on a CPU that has it);
 - one ingredient at a time (tf.data input pipeline, steps per execution, bfloat16, XLA),
-  to show what each is worth here.
+  to show what each is worth here;
+- the recipes beyond the report (docs/BEYOND.md) on the project's path: the report's recipe
+  with and without the modern recipe's augmentation (what the input pipeline's extra work
+  costs), and the modern and fast recipes, with each recipe's time per full run.
 
 Also, in the same run: the float32 matrix-product rate of this machine (NumPy, 2048x2048)
 and the fraction of it each way reaches, at ~3x the forward FLOPs per image trained;
@@ -21,6 +24,11 @@ process; and each script's `--help` latency. Figures hold for this machine and r
 
 With --accuracy-seeds N it also trains both ways in full (15 epochs on every training
 image) for seeds 1..N and compares their final test accuracy: the speed must cost nothing.
+With --time-to-99 N it trains the fast recipe and the report's, on all the data as
+train_cnn.py does, for seeds 1..N, testing after every epoch, and prints the training time
+until the test accuracy first reaches 99% (the clock stops for the tests); the report's
+recipe has a constant learning rate, so its first --report-epochs epochs are those of a
+full run, and it stops there.
 
 Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
@@ -37,9 +45,10 @@ import time
 import numpy as np
 
 from digits import cli, hardware
-from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig
+from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig, recipe
 from digits.data import Dataset, describe_source, load_mnist, to_inputs, to_one_hot
 from digits.files import write_json
+from digits.sweeps.experiments import INGREDIENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +69,11 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="only the two ways: no ingredients, batch sizes or --help")
     parser.add_argument("--accuracy-seeds", type=int, default=0, metavar="N",
                         help="also train both ways in full for seeds 1..N and compare test accuracy (default: none)")
+    parser.add_argument("--time-to-99", type=int, default=0, metavar="N",
+                        help="also train the fast and the report's recipe for seeds 1..N and time them to 99%% test "
+                        "accuracy (default: none)")
+    parser.add_argument("--report-epochs", type=int, default=6, metavar="N",
+                        help="epochs of the report's recipe in --time-to-99 (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
     return parser.parse_args()
 
@@ -145,12 +159,14 @@ def keras_way(name, config, policy="float32", steps_per_execution=1, jit_compile
     return Way(name, model, config, pipeline)
 
 
-def project_way(name, config):
-    """The model train_cnn.py and the sweeps train (digits.training.new_model), fed by its input pipeline."""
+def project_way(name, config, images=None):
+    """The model train_cnn.py and the sweeps train (digits.training.new_model), fed by its input
+    pipeline; `images` per epoch sets the length of a learning-rate schedule."""
     from digits import training
 
     training.seed_everything(config)
-    return Way(name, training.new_model(config), config, pipeline=True)
+    steps = training.steps_per_epoch(config, images) if images else None
+    return Way(name, training.new_model(config, steps), config, pipeline=True)
 
 
 def race(ways, x, y, epochs):
@@ -174,6 +190,64 @@ def ingredient_ways(config, has_bfloat16):
     if has_bfloat16:
         ways.append(keras_way("+ mixed bfloat16", config, policy="mixed_bfloat16"))
     return ways
+
+
+def recipe_ways(config, images):
+    """The report's recipe with and without the modern one's augmentation, and the modern and fast
+    recipes, all on the project's path, as (way, the config of its full run) pairs. The ways are
+    timed on every image: no validation slice is held out of an epoch."""
+    modern = recipe("modern", config)
+    augmentation = {name: getattr(modern, name) for name in INGREDIENTS["augmentation"]}
+    runs = {
+        "report's recipe": config,
+        "report's recipe + augmentation": replace(config, **augmentation),
+        "modern recipe": modern,
+        "fast recipe": recipe("fast", config),
+    }
+    return [(project_way(name, replace(run, validation_split=0.0), images), run) for name, run in runs.items()]
+
+
+def recipe_table(ways, training_images):
+    """Print each recipe's images/s, its speed against the report's recipe and its training time per
+    full run (its epochs over `training_images` less its validation slice); return them for the JSON."""
+    from digits.data import split_point
+
+    rows, figures = [], {}
+    report_rate = ways[0][0].rate
+    for way, run in ways:
+        images = split_point(training_images, run.validation_split)
+        seconds = run.epochs * images / way.rate
+        rows.append([way.name, f"{way.rate:,.0f}", f"{way.rate / report_rate:.2f}x", f"{run.epochs} x {images:,}",
+                     f"{seconds:,.0f} s"])
+        figures[way.name] = {"images_per_second": round(way.rate), "vs_report": round(way.rate / report_rate, 3),
+                             "epochs": run.epochs, "images_per_epoch": images, "seconds_per_run": round(seconds)}
+    print("Recipes on the project's path (images/s, and a full run's training time from them)")
+    print_table(["recipe", "images/s", "vs report", "epochs x images", "per run"], rows)
+    cost = 1 - figures["report's recipe + augmentation"]["vs_report"]
+    modern = figures["modern recipe"]["seconds_per_run"] / figures["report's recipe"]["seconds_per_run"]
+    print(f"Augmentation costs {cost:.0%} of the throughput; a modern run takes {modern:.2f}x a report run.\n")
+    return {"ways": figures, "augmentation_cost": round(cost, 3), "modern_run_vs_report": round(modern, 3)}
+
+
+def time_to_99(train, test, seeds, report_epochs):
+    """Training seconds until the test accuracy first reaches 99%, for the fast recipe and the
+    report's, per seed, as train_cnn.py trains them; None where a run never reaches it."""
+    from digits import training
+
+    dataset = Dataset(*train, *test, source="the benchmark's data")
+    results = {}
+    for name, config in (("fast recipe", recipe("fast")), ("report's recipe", RunConfig(epochs=report_epochs))):
+        results[name] = []
+        for seed in seeds:
+            history = training.train(replace(config, seed=seed), dataset, test_each_epoch=True, verbose=False).history
+            reached = [epoch for epoch, accuracy in enumerate(history["test_accuracy"]) if accuracy >= 0.99]
+            seconds = sum(history["seconds"][: reached[0] + 1]) if reached else None
+            results[name].append({"seed": seed, "seconds": seconds, "epochs": reached[0] + 1 if reached else None,
+                                  "final_test_accuracy": history["test_accuracy"][-1]})
+            print(f"  {name}, seed {seed}: " + (f"99% after epoch {reached[0] + 1}, {seconds:.1f} s of training"
+                                                if reached else f"not 99% within {len(history['epoch'])} epochs")
+                  + f"; test accuracy after its last epoch {history['test_accuracy'][-1]:.2%}", flush=True)
+    return results
 
 
 def accuracy_race(train, test, seeds):
@@ -285,6 +359,9 @@ def main():
         print(f"bfloat16 matrix product here (tf.matmul): {results['bfloat16_matmul_gflops']:.0f} GFLOP/s\n")
     if not args.quick:
         results["batch_sizes"] = batch_size_table(config, args.batch_sizes, x, y, args.epochs)
+        ways = recipe_ways(config, len(x))
+        race([way for way, _ in ways], x, y, args.epochs)
+        results["recipes"] = recipe_table(ways, len(x_train))
 
     results["evaluation_images_per_second"] = round(evaluation_rate(to_inputs(test_set[0]), to_one_hot(test_set[1])))
     print(f"Test-set evaluation (float32, batch 500): {results['evaluation_images_per_second']:,} images/s")
@@ -298,6 +375,10 @@ def main():
         results["test_accuracy"] = accuracy = accuracy_race((x_train, y_train), test_set, range(1, args.accuracy_seeds + 1))
         print(f"  mean ± std over {args.accuracy_seeds} seeds: report's way {mean_std(accuracy['report'])}, "
               f"project's path {mean_std(accuracy['project'])}")
+    if args.time_to_99:
+        print(f"\nTime to 99% test accuracy, training on all {len(x_train):,} training images as train_cnn.py does:")
+        results["time_to_99"] = time_to_99((x_train, y_train), test_set, range(1, args.time_to_99 + 1),
+                                           args.report_epochs)
     print(f"\nThe project's path trains {results['speedup']:.2f}x as fast as the report's way here.")
     if args.json:
         write_json(args.json, results)

@@ -2,10 +2,12 @@
 
 The page (digits/static/draw.*) posts each drawing as a PNG; the server brings it into
 MNIST's format with the very function `add_own_digits.py` uses (digits.own_digits.to_mnist_format),
-predicts it, and saves confirmed drawings into <data>/train/<digit>/ or
-<data>/validation/<digit>/, where `add_own_digits.py` reads them. The page can switch the
-model to another run folder beside the one it started with (say, the fine-tuned
-models/own-digits beside models/cnn), by the run's name.
+reads it with calibrated probabilities (each run's temperature, digits.calibration), and
+saves confirmed drawings into <data>/train/<digit>/ or <data>/validation/<digit>/, where
+`add_own_digits.py` reads them. The page can switch the model to another run folder beside
+the one it started with (say, the fine-tuned models/own-digits beside models/cnn), by the
+run's name. Started with several models, it reads with their ensemble (the mean of their
+calibrated probabilities), lists them, and does not switch: its "Reload" loads them all again.
 
 Safe by default: it answers only requests addressed to this machine's loopback names
 with its own port (no DNS rebinding), takes POSTs only as same-origin JSON objects, caps
@@ -39,7 +41,7 @@ from werkzeug.exceptions import HTTPException
 from digits.data import to_inputs
 from digits.errors import InputError, first_line
 from digits.own_digits import digit_files, to_mnist_format
-from digits.runs import RunFolder, find_model_file
+from digits.runs import RunFolder
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -51,39 +53,50 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class Reader:
-    """A saved model that reads 28x28 digits; `reload` picks up a model fine-tuned since, or another run."""
+    """One saved model, or several read as their ensemble (digits.ensemble), with calibrated probabilities.
 
-    def __init__(self, path):
+    `reload` picks up models fine-tuned since; with one model it can also switch to another run.
+    """
+
+    def __init__(self, paths):
         self.lock = threading.Lock()
-        self.reload(path)
+        self.paths = [Path(path) for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        self.reload()
 
     def reload(self, path=None):
-        """Load `path` (a run folder or a model file; by default the one read from now) and read with it.
+        """Load `path` (a run folder or a model file; by default the models read from now) and read with it.
 
-        Raises InputError, in one line, when it cannot be loaded; the model read with so far stays.
+        Raises InputError, in one line, when it cannot be loaded, or when a path is given to a
+        reader of several models; the models read with so far stay.
         """
-        path = Path(self.path if path is None else path)
-        model_file = find_model_file(path)  # a wrong path answers before TensorFlow loads
-        from digits.model import load_trained_model
+        if path is not None and len(self.paths) > 1:
+            raise InputError(switching_refused(len(self.paths)))
+        paths = self.paths if path is None else [Path(path)]
+        from digits.ensemble import Ensemble
 
-        try:
-            model = load_trained_model(model_file)
-        except OSError as error:  # unreadable (permissions, a folder gone meanwhile)
-            raise InputError(f"{model_file}: cannot be read ({error.strerror or first_line(error)})") from None
+        ensemble = Ensemble(paths)  # a wrong path answers before TensorFlow loads
         with self.lock:
-            self.path, self.model, self.name = path, model, str(model_file)
+            self.paths, self.ensemble = paths, ensemble
+            self.path, self.name = paths[0], ensemble.name
+            self.models = [{"file": str(member.model_file), "temperature": member.temperature}
+                           for member in ensemble.members]
             self.loaded = datetime.now().strftime("%H:%M:%S")
 
     def probabilities(self, digit):
-        from digits.model import predict_probabilities
-
+        """The ten probabilities of one 28x28 digit: each model's calibrated, averaged over the models."""
         with self.lock:
-            return predict_probabilities(self.model, to_inputs(digit[None]))[0]
+            return self.ensemble.probabilities(to_inputs(digit[None]))[1][0]
+
+
+def switching_refused(count):
+    return (f"the page reads with {count} models averaged; switching to another run works when it reads "
+            "with one (add_own_digits.py draw with one --model)")
 
 
 @dataclass
 class DrawState:
-    reader: object  # Reader, or anything with .path, .name, .loaded, .probabilities(digit), .reload(path=None)
+    # Reader, or anything with .path, .name, .models, .loaded, .probabilities(digit), .reload(path=None)
+    reader: object
     data_dir: Path
     port: int
     host: str = "127.0.0.1"
@@ -188,6 +201,8 @@ def add_model_routes(app, state):
     def reload_model():
         """{} loads the current model file again; {"model": NAME} switches to the run folder NAME in runs_dir."""
         path = None
+        if "model" in g.body and len(state.reader.models) > 1:
+            abort(400, switching_refused(len(state.reader.models)))
         if "model" in g.body:
             path = state.runs_dir / checked_run(g.body["model"], state.runs_dir)
         try:
@@ -198,9 +213,13 @@ def add_model_routes(app, state):
 
 
 def model_state(state):
-    """What the page shows of the model: its file, when it was loaded, its run and the runs to switch to."""
-    return {"model": state.reader.name, "loaded": state.reader.loaded, "runs_dir": str(state.runs_dir),
-            "run": current_run(state.reader.path, state.runs_dir), "runs": run_names(state.runs_dir)}
+    """What the page shows of the model: its file (or files, with several), each one's temperature (None:
+    uncalibrated), when it was loaded, its run and the runs to switch to. With several models the page reads
+    with their ensemble and cannot switch: it has no run, and no runs to switch to."""
+    models, several = state.reader.models, len(state.reader.models) > 1
+    return {"model": state.reader.name, "models": models, "loaded": state.reader.loaded,
+            "runs_dir": str(state.runs_dir), "run": None if several else current_run(state.reader.path, state.runs_dir),
+            "runs": [] if several else run_names(state.runs_dir)}
 
 
 def run_folder(path):

@@ -9,6 +9,10 @@ Averages follow scikit-learn's definitions (and its multiclass ROC example), not
 report's printed formula: the micro average pools every (image, class) decision into
 one binary problem; the macro average is the unweighted mean of the ten per-class
 AUCs. The macro ROC *curve* is the per-class TPRs averaged on a common FPR grid.
+
+Calibration (digits.calibration) is scored by the negative log-likelihood (NLL, the test
+loss) and the expected calibration error (ECE) of a reading, before and after its
+temperature.
 """
 
 import numpy as np
@@ -26,6 +30,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import label_binarize
 
+from digits import calibration
 from digits.config import NUM_CLASSES
 
 CLASSES = list(range(NUM_CLASSES))
@@ -120,3 +125,15 @@ def evaluate_predictions(labels, probabilities):
         "misclassified": mistakes(labels, probabilities),
     }
     return numbers, text, roc, pr
+
+
+def calibration_scores(labels, uncalibrated, calibrated):
+    """One reading's accuracy and errors (of the calibrated probabilities, the ones read with) and its
+    NLL and ECE before and after calibration: {"accuracy", "errors", "before": {"nll", "ece"}, "after": {...}}."""
+    predicted = calibrated.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "errors": int((predicted != labels).sum()),
+        "before": calibration.scores(labels, uncalibrated),
+        "after": calibration.scores(labels, calibrated),
+    }

@@ -378,6 +378,46 @@ def save_own_digits(originals, converted, labels, probabilities, path, title, li
     return save(fig, path)
 
 
+RELIABILITY_COLOURS = ("tab:red", "tab:blue", "tab:green")
+
+
+def save_reliability_diagram(curves, path, title):
+    """Reliability diagram: the share read right against the confidence of the digit read, in equal-width
+    confidence bins, with the diagonal a perfectly calibrated model follows, each curve's ECE in the legend,
+    and below, the images in each bin (log scale, with their counts).
+
+    curves: {legend label: (digits.calibration.reliability table, its ECE)}, e.g. before and after
+    calibration; empty bins are left out of the curves.
+    """
+    fig = Figure(figsize=(7.5, 8), layout="constrained")
+    diagram, counts = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    diagram.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--", label="perfectly calibrated")
+    for i, (colour, (label, (table, ece))) in enumerate(zip(RELIABILITY_COLOURS, curves.items())):
+        filled = table["count"] > 0
+        diagram.plot(table["confidence"][filled], table["accuracy"][filled], color=colour, marker="o", markersize=5,
+                     label=f"{label}: ECE {ece:.2%}")
+        edges = table["edges"]
+        width = np.diff(edges) / len(curves)
+        left = edges[:-1] + i * width
+        bars = counts.bar(left, table["count"], width=width, align="edge", color=colour, alpha=0.75, label=label)
+        counts.bar_label(bars, labels=[f"{count:,}" if count else "" for count in table["count"]], fontsize=6,
+                         rotation=90, padding=2)
+    diagram.set_xlim(0, 1)
+    diagram.set_ylim(0, 1.02)
+    diagram.set_ylabel("share read right (accuracy per bin)")
+    diagram.set_title(title)
+    diagram.grid(alpha=0.3)
+    diagram.legend(loc="best")
+    counts.set_yscale("log")
+    most = max(int(table["count"].max()) for table, _ in curves.values())
+    counts.set_ylim(0.8, 30 * max(most, 1))  # room above the tallest bar for its count
+    counts.set_xlabel("confidence: the probability of the digit read (bin mean above, bin below)")
+    counts.set_ylabel("images per bin")
+    counts.grid(alpha=0.3, axis="y")
+    counts.legend(loc="upper left", fontsize=8)
+    return save(fig, path)
+
+
 def save_recipe_comparison(names, accuracies, path, title):
     """Validation and test accuracy of each named recipe, one row each, mean ± std over seeds
     with each seed as a dot (the recipe experiment of docs/BEYOND.md).

@@ -297,6 +297,77 @@ def test_draw_with_no_model_is_one_line_and_exit_code_2(tmp_path):
     assert result.stderr.strip().splitlines() == ["add_own_digits.py: error: nowhere: no such file or folder"]
 
 
+# Calibrated probabilities, and several models -------------------------------------------------------
+
+def test_the_page_reads_with_the_runs_temperature(tiny_runs, tmp_path):
+    from digits.calibration import calibrated, temperature_of
+    from digits.data import to_inputs
+    from digits.model import load_trained_model, predict_probabilities
+
+    run = tiny_runs["calibrated"]
+    client = draw_app.create_app(draw_app.Reader(run), tmp_path / "data", PORT).test_client()
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["models"] == [{"file": str(run / "model.keras"), "temperature": temperature_of(run)}]
+    assert state["run"] == "calibrated" and state["runs"] == ["calibrated", "plain"]  # one model: it can switch
+    image_url, image = drawing()
+    reading = post(client, "/predict", {"image": image_url}).get_json()
+    raw = predict_probabilities(load_trained_model(run / "model.keras"), to_inputs(to_mnist_format(image)[None]))[0]
+    assert reading["probabilities"] == pytest.approx(calibrated(raw, temperature_of(run)), abs=2e-6)
+    assert reading["probabilities"] != pytest.approx(raw, abs=1e-3)
+
+
+@pytest.fixture
+def ensemble_client(tiny_runs, tmp_path):
+    reader = draw_app.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
+    return draw_app.create_app(reader, tmp_path / "data", PORT).test_client()
+
+
+def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client, tiny_runs):
+    from digits.calibration import temperature_of
+    from digits.data import to_inputs
+    from digits.ensemble import Ensemble
+
+    plain, calibrated_run = tiny_runs["plain"] / "model.keras", tiny_runs["calibrated"] / "model.keras"
+    state = ensemble_client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["model"] == f"{plain} + {calibrated_run}"
+    assert state["models"] == [{"file": str(plain), "temperature": None},
+                               {"file": str(calibrated_run), "temperature": temperature_of(calibrated_run)}]
+    assert state["run"] is None and state["runs"] == []  # nothing to switch to: the page hides its run list
+    image_url, image = drawing()
+    reading = post(ensemble_client, "/predict", {"image": image_url}).get_json()
+    _, expected = Ensemble([plain, calibrated_run]).probabilities(to_inputs(to_mnist_format(image)[None]))
+    assert reading["probabilities"] == pytest.approx(expected[0], abs=2e-6)
+
+
+def test_with_several_models_a_switch_is_refused_and_reload_loads_them_all(ensemble_client, tmp_path):
+    before = ensemble_client.get("/state", headers={"Host": HOST}).get_json()
+    for name in ("plain", "calibrated", "nowhere", None):
+        answer = post(ensemble_client, "/reload", {"model": name})
+        assert answer.status_code == 400, answer.get_json()
+        assert answer.get_json()["error"].startswith("the page reads with 2 models averaged; switching to another run")
+    assert ensemble_client.get("/state", headers={"Host": HOST}).get_json()["models"] == before["models"]
+    again = post(ensemble_client, "/reload", {})
+    assert again.status_code == 200 and again.get_json()["models"] == before["models"]
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv, models", [
+    ([], ["models/cnn"]), (["--model", "a"], ["a"]), (["--model", "a", "--model", "b"], ["a", "b"])])
+def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch, argv, models):
+    import add_own_digits
+
+    given = []
+
+    def reader(paths):
+        given.append(paths)
+        raise InputError("stop before serving")
+
+    monkeypatch.setattr(draw_app, "Reader", reader)
+    with pytest.raises(InputError, match="stop before serving"):
+        add_own_digits.main(["draw", *argv])
+    assert given == [models]
+
+
 # Random and malformed bodies ----------------------------------------------------------------------
 
 class StubReader:
@@ -304,6 +375,7 @@ class StubReader:
 
     def __init__(self, path):
         self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
+        self.models = [{"file": str(path), "temperature": None}]
 
     def probabilities(self, digit):
         assert digit.shape == (28, 28) and digit.dtype == np.uint8

@@ -82,4 +82,24 @@ def test_the_run_list_switches_the_model(page):
     WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "Switched to own-digits.")
     assert driver.find_element(By.ID, "model-name").text == str(folder / "runs" / "own-digits" / "model.keras")
     assert Select(driver.find_element(By.ID, "run")).first_selected_option.text == "own-digits"
+    assert driver.find_element(By.ID, "model-calibration").text == "uncalibrated: its run has no temperature"
     assert browser.console_errors(driver) == []
+
+
+def test_with_several_models_the_page_names_them_and_hides_the_run_list(page, tiny_runs):
+    from selenium.webdriver.common.by import By
+
+    driver, _, folder = page
+    reader = draw_app.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
+    with browser.ServerThread(draw_app.create_app(reader, folder / "ensemble-data", port=0)) as server:
+        browser.open_page(driver, server.url)
+        assert driver.find_element(By.ID, "model-name").text == reader.name
+        calibration = driver.find_element(By.ID, "model-calibration").text
+        temperature = reader.models[1]["temperature"]
+        assert calibration == f"ensemble of 2: their calibrated probabilities averaged (uncalibrated, T = {temperature:.2f})"
+        assert not driver.find_element(By.ID, "run-choice").is_displayed()
+        before = browser.readings(driver)
+        browser.draw_digit(driver, driver.find_element(By.ID, "pad"), browser.DIGIT_STROKES[1])
+        browser.wait_for_reading(driver, before)
+        assert sum(browser.bar_values(driver)) == pytest.approx(1, abs=0.01)
+        assert browser.console_errors(driver) == []

@@ -20,7 +20,8 @@ from digits.evaluation import evaluate_predictions
 from digits.model import compile_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("network", "classification_report", "roc_curves", "precision_recall_curves", "confusion_matrix", "misclassified_digits")
+FIGURES = ("network", "classification_report", "roc_curves", "precision_recall_curves", "confusion_matrix",
+           "misclassified_digits", "reliability_diagram")
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +181,148 @@ def test_a_bad_model_is_named_before_the_data_is_read(tmp_path):
     assert "model.keras: not a Keras model (the file is not a zip archive, as .keras models are)" in str(error.value)
 
 
-def test_figures_go_into_the_run_folder_by_default(trained_run, digits_npz):
+def test_figures_go_into_the_run_folder_by_default(trained_run, digits_npz, capsys):
     assert evaluate.main([str(trained_run), "--data", str(digits_npz)]) == 0
     assert sorted(path.stem for path in (trained_run / "figures").glob("*.png")) == sorted(FIGURES)
+
+    rows = table_rows(capsys.readouterr().out)  # one run without a temperature says so
+    assert list(rows) == [trained_run.name] and rows[trained_run.name][6] == "none"
+    record = json.loads((trained_run / "evaluation.json").read_text())
+    assert record["models"] == [{"model": str(trained_run / "model.keras"), "temperature": None}]
+    assert record["calibration"][0]["before"] == record["calibration"][0]["after"]
+    assert record["ensemble"] is None and record["test_time_augmentation"] is None
+
+
+# Several models, calibration and test-time augmentation ----------------------------------------------
+
+def table_rows(stdout):
+    """The calibration table as printed: {reading: [accuracy, errors, NLL before, NLL after, ECE before, ECE after,
+    temperature]}, each as its text."""
+    lines = stdout.split("\nCalibration on ", 1)[1].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        if not line.strip() or line.startswith("Saved"):
+            break
+        name, cells = line[: line.index("  ")].strip(), line[line.index("  "):].split()
+        rows[name] = cells
+    return rows
+
+
+def direct_scores(labels, probabilities):
+    from digits.calibration import expected_calibration_error
+
+    predicted = probabilities.argmax(axis=1)
+    return [f"{np.mean(predicted == labels):.2%}", f"{int(np.sum(predicted != labels)):,}",
+            f"{log_loss(labels, probabilities, labels=range(10)):.4f}",
+            f"{expected_calibration_error(labels, probabilities):.2%}"]
+
+
+def test_two_runs_each_alone_and_their_ensemble(tiny_runs, digits_npz, tmp_path, capsys):
+    from digits.calibration import calibrated, temperature_of
+    from digits.model import load_trained_model, predict_probabilities
+
+    plain, calibrated_run = tiny_runs["plain"], tiny_runs["calibrated"]
+    out = tmp_path / "ensemble"
+    assert evaluate.main([str(plain), str(calibrated_run), "--data", str(digits_npz), "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+
+    data = np.load(digits_npz)
+    labels, inputs = data["y_test"], to_inputs(data["x_test"])
+    temperature = temperature_of(calibrated_run)
+    raw = {name: predict_probabilities(load_trained_model(run / "model.keras"), inputs) for name, run in tiny_runs.items()}
+    after = {"plain": raw["plain"], "calibrated": calibrated(raw["calibrated"], temperature)}
+    ensemble_before = (raw["plain"] + raw["calibrated"]) / 2
+    ensemble_after = (after["plain"] + after["calibrated"]) / 2
+
+    rows = table_rows(stdout)
+    assert list(rows) == ["plain", "calibrated", "ensemble of 2"]
+    for name, before, calibrated_probabilities in (("plain", raw["plain"], after["plain"]),
+                                                   ("calibrated", raw["calibrated"], after["calibrated"]),
+                                                   ("ensemble of 2", ensemble_before, ensemble_after)):
+        accuracy, errors, nll_before, ece_before = direct_scores(labels, before)
+        accuracy, errors, nll_after, ece_after = direct_scores(labels, calibrated_probabilities)
+        assert rows[name][:6] == [accuracy, errors, nll_before, nll_after, ece_before, ece_after], name
+    assert rows["plain"][6] == "none" and rows["calibrated"][6] == f"{temperature:.3f}"
+    assert rows["plain"][2] == rows["plain"][3]  # no temperature: the same before and after
+    assert f"{plain / 'model.keras'} (" in stdout and "no temperature in its run (uncalibrated, T = 1)" in stdout
+
+    record = json.loads((out / "evaluation.json").read_text())
+    assert record["model"] == f"{plain / 'model.keras'} + {calibrated_run / 'model.keras'}"
+    assert [model["temperature"] for model in record["models"]] == [None, temperature]
+    assert record["test"]["accuracy"] == pytest.approx(np.mean(ensemble_after.argmax(axis=1) == labels))
+    assert record["test"]["loss"] == pytest.approx(log_loss(labels, ensemble_after, labels=range(10)), abs=1e-9)
+    assert record["confusion_matrix"] == confusion_matrix(labels, ensemble_after.argmax(axis=1), labels=range(10)).tolist()
+    assert [row["reading"] for row in record["calibration"]] == list(rows)
+    assert [row["temperature"] for row in record["calibration"]] == [None, temperature, [None, temperature]]
+    assert sum(record["reliability"]["after"]["count"]) == len(labels)
+    assert (out / "classification_report.txt").read_text() in stdout
+    assert sorted(path.stem for path in (out / "figures").glob("*.png")) == sorted(set(FIGURES) - {"network"})
+    for run in (plain, calibrated_run):
+        assert not (run / "evaluation.json").exists() and not (run / "figures").exists()  # a member's own stays its own
+
+
+def copied_runs(tiny_runs, folder):
+    import shutil
+
+    return [shutil.copytree(run, folder / name) for name, run in tiny_runs.items()]
+
+
+def test_an_ensemble_goes_beside_the_first_run_by_default(tiny_runs, digits_npz, tmp_path):
+    first, second = copied_runs(tiny_runs, tmp_path / "models")
+    assert evaluate.main([str(first), str(second)]) == 0  # both runs' run.json name the same data
+    ensemble = tmp_path / "models" / "ensemble-plain+calibrated"
+    assert (ensemble / "evaluation.json").is_file() and (ensemble / "figures" / "reliability_diagram.png").is_file()
+    assert json.loads((ensemble / "evaluation.json").read_text())["data"]["source"] == str(digits_npz)
+
+
+def test_tta_adds_a_row_per_reading_and_the_files_are_of_it(tiny_runs, digits_npz, tmp_path, capsys):
+    from digits.calibration import calibrated, temperature_of
+    from digits.ensemble import augmented_copies
+    from digits.model import load_trained_model, predict_probabilities
+
+    run = tiny_runs["calibrated"]
+    out = tmp_path / "tta"
+    assert evaluate.main([str(run), "--data", str(digits_npz), "--tta", "--out", str(out)]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert list(rows) == ["calibrated", "calibrated + TTA"]
+
+    data = np.load(digits_npz)
+    labels = data["y_test"]
+    model, temperature = load_trained_model(run / "model.keras"), temperature_of(run)
+    copies = [predict_probabilities(model, copy) for copy in augmented_copies(to_inputs(data["x_test"]))]
+    before, after = np.mean(copies, axis=0), np.mean([calibrated(copy, temperature) for copy in copies], axis=0)
+    accuracy, errors, nll_before, ece_before = direct_scores(labels, before)
+    accuracy, errors, nll_after, ece_after = direct_scores(labels, after)
+    assert rows["calibrated + TTA"][:6] == [accuracy, errors, nll_before, nll_after, ece_before, ece_after]
+    record = json.loads((out / "evaluation.json").read_text())
+    assert record["test"]["loss"] == pytest.approx(log_loss(labels, after, labels=range(10)), abs=1e-9)
+    assert len(record["test_time_augmentation"]) == 7 and record["test_time_augmentation"][0] == {
+        "rows_down": 0, "columns_right": 0, "degrees_anticlockwise": 0.0}
+    assert sorted(path.stem for path in (out / "figures").glob("*.png")) == sorted(FIGURES)  # one model: its network too
+
+
+def fake_run(folder, data):
+    """A run folder as far as the checks before loading need it: run.json and a model file."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"config": RunConfig(data=data).to_dict()}))
+    (folder / "model.keras").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{a}", "{a}/model.keras"], "model.keras: given twice; an ensemble's models must be different files"),
+    (["{a}", "{b}", "--out", "{b}"], "one of the ensemble's models: the ensemble's evaluation would replace"),
+    (["{a}", "{c}"], "the runs were trained on different data (one.npz, two.npz): name the test data with --data"),
+    (["{a}", "--out", "{file}"], "notes.txt: a file, not a folder"),
+], ids=["twice", "out-is-a-member", "different-data", "out-is-a-file"])
+def test_impossible_combinations_are_one_line_and_nothing_is_written(tmp_path, argv, message):
+    paths = {"a": fake_run(tmp_path / "a", "one.npz"), "b": fake_run(tmp_path / "b", "one.npz"),
+             "c": fake_run(tmp_path / "c", "two.npz"), "file": tmp_path / "notes.txt"}
+    paths["file"].write_text("notes")
+    before = sorted(tmp_path.rglob("*"))
+    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), *(arg.format(**paths) for arg in argv)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+

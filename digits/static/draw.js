@@ -4,6 +4,8 @@
 
 const SIZE = 280;               // the drawing area in CSS pixels
 const PREDICT_EVERY_MS = 150;   // live predictions while drawing, at most this often
+// "unsure" below this probability of the digit read. The server sends calibrated probabilities (each
+// run's temperature, fitted on its validation slice), so a reading at 50% is right about half the time.
 const UNSURE_BELOW = 0.5;
 
 const pad = document.getElementById("pad");
@@ -268,12 +270,30 @@ document.getElementById("undo-save").addEventListener("click", undoSave);
 // The model --------------------------------------------------------------------------------------
 
 const runSelect = document.getElementById("run");
-let modelState = null;  // the server's last word on the model: {model, loaded, run, runs, runs_dir}
+let modelState = null;  // the server's last word on the model: {model, models, loaded, run, runs, runs_dir}
+
+function temperatureText(temperature) {
+  return temperature === null ? "uncalibrated" : `T = ${temperature.toFixed(2)}`;
+}
+
+function calibrationText(models) {
+  // One model: its temperature, or that it has none. Several: they are averaged, each with its own.
+  if (models.length === 1) {
+    return models[0].temperature === null
+      ? "uncalibrated: its run has no temperature" : `calibrated, ${temperatureText(models[0].temperature)}`;
+  }
+  const each = models.map((model) => temperatureText(model.temperature)).join(", ");
+  return `ensemble of ${models.length}: their calibrated probabilities averaged (${each})`;
+}
 
 function showModel(state) {
   modelState = state;
   document.getElementById("model-name").textContent = state.model;
   document.getElementById("model-loaded").textContent = `(loaded ${state.loaded})`;
+  const calibration = document.getElementById("model-calibration");
+  calibration.textContent = calibrationText(state.models);
+  calibration.title = "Each run's temperature, fitted on its validation slice, softens or sharpens its probabilities" +
+    (state.models.length > 1 ? "; started with several models, the page reads with all of them and does not switch runs" : "");
   // The run folders in runs_dir that hold a model; names only, as the server takes them back.
   const options = state.runs.map((name) => new Option(name, name, false, name === state.run));
   if (state.run === null) {  // started from a model outside runs_dir
@@ -282,7 +302,7 @@ function showModel(state) {
   }
   runSelect.replaceChildren(...options);
   runSelect.title = `Switch to the model of another run folder in ${state.runs_dir}, e.g. the fine-tuned one`;
-  document.getElementById("run-choice").hidden = !state.runs.length;
+  document.getElementById("run-choice").hidden = !state.runs.length || state.models.length > 1;
 }
 
 async function loadModel(body, done) {
