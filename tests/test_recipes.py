@@ -3,6 +3,7 @@ learning-rate schedule, label smoothing and batch normalization."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -82,8 +83,6 @@ def varied(images, **settings):
     count = len(images)
     values = {name: tf.fill([count], float(settings.get(name, 0.0)))
               for name in ("rotation", "shear", "zoom", "shift_x", "shift_y")}
-    import keras
-
     return keras.ops.image.affine_transform(images, affine_transforms(**values), interpolation="bilinear").numpy()
 
 
