@@ -6,6 +6,7 @@
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
     python add_own_digits.py predict --model models/cnn --json data/validation/*/*
     python add_own_digits.py predict --model models/cnn --model models/cnn-seed2 my_seven.png   # their ensemble
+    python add_own_digits.py predict --model models/cnn/export/model.onnx my_seven.png   # an export: no TensorFlow
     python add_own_digits.py draw --model models/cnn --open         # draw digits in the browser, save them
 
 Images live in data/train/<digit>/ and data/validation/<digit>/ (PNG or JPEG, any size,
@@ -22,6 +23,13 @@ through that same conversion, and save them, labelled, into those folders.
 predict and draw read with calibrated probabilities: each model with the temperature its run
 fitted on its validation slice (a run without one is read as it is, and they say so); with
 --model given several times, with the mean of the models' calibrated probabilities.
+
+Exports (export_model.py) are read without loading TensorFlow, so predict answers in well under
+a second: an .onnx or .tflite file given to --model is read with ONNX Runtime or LiteRT, and a run
+whose export/ holds a fresh export (one of the run's model and temperature as they are now) is read
+with its model.onnx, else its model.tflite; --runtime keras reads with Keras whatever there is, and
+--runtime onnx or tflite insists on that export. An export has the run's temperature inside it,
+and is not calibrated twice.
 """
 
 import argparse
@@ -36,6 +44,7 @@ from digits.config import load_config
 from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
 from digits.files import short_path
+from digits.light import RUNTIMES
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
 from digits.runs import RunFolder, find_model_file
 
@@ -88,15 +97,25 @@ def add_train_arguments(parser):
 def add_predict_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
     parser.add_argument("--model", required=True, action="append", metavar="RUN",
-                        help="a run folder or a .keras/.h5 model; give it several times to read with their ensemble "
-                        "(the mean of their calibrated probabilities)")
+                        help="a run folder, a .keras/.h5 model, or an exported .onnx/.tflite model; give it several "
+                        "times to read with their ensemble (the mean of their calibrated probabilities)")
+    add_runtime_argument(parser)
     parser.add_argument("--json", action="store_true", help='one JSON object per file: {"file", "digit", "probability", ...}')
+
+
+def add_runtime_argument(parser):
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="what reads a run: auto (the default) its fresh export/model.onnx, else its fresh "
+                        "export/model.tflite, else its Keras model; keras: its Keras model; onnx or tflite: that "
+                        "export, refused when missing or stale (see export_model.py)")
 
 
 def add_draw_arguments(parser):
     parser.add_argument("--model", action="append", metavar="RUN",
-                        help=f"a run folder or a .keras/.h5 model (default: {DRAW_MODEL}); give it several times to "
-                        "read with their ensemble, which the page cannot switch away from")
+                        help=f"a run folder, a .keras/.h5 model or an exported .onnx/.tflite model (default: "
+                        f"{DRAW_MODEL}); give it several times to read with their ensemble, which the page cannot "
+                        "switch away from")
+    add_runtime_argument(parser)
     parser.add_argument("--runs-dir", metavar="DIR",
                         help="run folders the page can switch to, e.g. after fine-tuning, when it reads with one "
                         "model (default: the folder holding --model's run, e.g. models/)")
@@ -216,7 +235,9 @@ def save_own_digits_figure(model, own_train, own_validation, args, run):
 
 
 def predict_main(args):
-    model_files = [find_model_file(path) for path in args.model]
+    from digits.ensemble import Ensemble, model_source  # light: TensorFlow loads only to read with Keras
+
+    model_files = [model_source(path, args.runtime) for path in args.model]
     images, readable, skipped = [], [], 0
     for path in args.files:
         try:
@@ -228,9 +249,7 @@ def predict_main(args):
     if not images:
         raise InputError(f"none of the {len(args.files)} file(s) could be read")
 
-    from digits.ensemble import Ensemble
-
-    ensemble = Ensemble(model_files)
+    ensemble = Ensemble(model_files, args.runtime)
     report_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
     _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
     for path, row in zip(readable, probabilities):
@@ -258,7 +277,7 @@ def report_models(ensemble, file=None):
 def draw_main(args):
     from digits import draw_app
 
-    reader = draw_app.Reader(args.model or [DRAW_MODEL])
+    reader = draw_app.Reader(args.model or [DRAW_MODEL], args.runtime)
     app = draw_app.create_app(reader, args.data_dir, args.port, args.host, runs_dir=args.runs_dir)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Warning: listening on {args.host}, not only this machine: anyone who can reach it can save "

@@ -21,6 +21,10 @@ top-level key "calibration":
 or a run trained without a validation slice, has none, and is read uncalibrated (T = 1).
 A temperature is never fitted on the test set: that would make the test set part of
 the model, and its scores a measure of nothing unseen.
+
+SciPy and scikit-learn load only when a temperature is applied, fitted or scored (scikit-learn
+alone takes two seconds to import), so that predict with an export, which has its temperature
+inside (digits.light), starts at once.
 """
 
 import json
@@ -28,9 +32,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import softmax
-from sklearn.metrics import log_loss
 
 from digits.config import NUM_CLASSES
 from digits.errors import InputError, first_line
@@ -46,12 +47,16 @@ def calibrated(probabilities, temperature):
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if temperature == 1:
         return probabilities
+    from scipy.special import softmax
+
     with np.errstate(divide="ignore"):  # log(0) = -inf, which softmax turns back into 0
         return softmax(np.log(probabilities) / temperature, axis=-1)
 
 
 def negative_log_likelihood(labels, probabilities):
     """Mean -log p(true digit): the test loss of digits.evaluation, scikit-learn's log_loss."""
+    from sklearn.metrics import log_loss
+
     return float(log_loss(labels, probabilities, labels=CLASSES))
 
 
@@ -60,6 +65,8 @@ def fit_temperature(labels, probabilities):
 
     Searched on log T, within TEMPERATURE_BOUNDS, with scipy's bounded scalar minimiser.
     """
+    from scipy.optimize import minimize_scalar
+
     low, high = np.log(TEMPERATURE_BOUNDS)
     result = minimize_scalar(lambda log_t: negative_log_likelihood(labels, calibrated(probabilities, np.exp(log_t))),
                              bounds=(low, high), method="bounded", options={"xatol": 1e-5})

@@ -40,6 +40,7 @@ from werkzeug.exceptions import HTTPException
 
 from digits.data import to_inputs
 from digits.errors import InputError, first_line
+from digits.light import EXPORT_FOLDER, SUFFIXES
 from digits.own_digits import digit_files, to_mnist_format
 from digits.runs import RunFolder
 
@@ -55,12 +56,15 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 class Reader:
     """One saved model, or several read as their ensemble (digits.ensemble), with calibrated probabilities.
 
-    `reload` picks up models fine-tuned since; with one model it can also switch to another run.
+    `reload` picks up models fine-tuned since; with one model it can also switch to another run. `runtime`
+    (digits.light.RUNTIMES) says what reads each run, on every reload: with auto a run fine-tuned or
+    recalibrated since its export is read with Keras again, as its export is no longer fresh.
     """
 
-    def __init__(self, paths):
+    def __init__(self, paths, runtime="keras"):
         self.lock = threading.Lock()
         self.paths = [Path(path) for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        self.runtime = runtime
         self.reload()
 
     def reload(self, path=None):
@@ -74,7 +78,7 @@ class Reader:
         paths = self.paths if path is None else [Path(path)]
         from digits.ensemble import Ensemble
 
-        ensemble = Ensemble(paths)  # a wrong path answers before TensorFlow loads
+        ensemble = Ensemble(paths, self.runtime)  # a wrong path answers before TensorFlow loads
         with self.lock:
             self.paths, self.ensemble = paths, ensemble
             self.path, self.name = paths[0], ensemble.name
@@ -223,9 +227,12 @@ def model_state(state):
 
 
 def run_folder(path):
-    """The run folder of a model path: the folder itself, or the folder a model file lies in."""
+    """The run folder of a model path: the folder itself, or the folder a model file lies in (the folder
+    above for an export in a run's export/)."""
     path = Path(path)
-    return path if path.is_dir() else path.parent
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.suffix in SUFFIXES and path.parent.name == EXPORT_FOLDER else path.parent
 
 
 def run_names(runs_dir):

@@ -12,18 +12,24 @@ rotated TTA_DEGREES either way about its centre (TTA_COPIES, in that order; the 
 is always the image itself). A model's temperature is applied to each copy, as it was
 fitted on single images, then the copies are averaged.
 
-TensorFlow loads only when an Ensemble is made, so scripts that import this module still
-answer --help at once.
+A model is read with Keras, or with an export (digits.light) where the runtime asks for one:
+an .onnx or .tflite file given directly, or with `runtime` auto, onnx or tflite a run's fresh export.
+An export has its run's temperature inside its graph, so the ensemble applies none to it
+(Member.applied_temperature is 1) and never applies a temperature twice.
+
+TensorFlow loads only when an Ensemble reads with Keras, and SciPy only for TTA or a temperature,
+so scripts that import this module still answer --help at once, and predict with an export
+starts at once.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from digits.calibration import calibrated, temperature_of
 from digits.errors import InputError, first_line
+from digits.light import EXPORT_JSON, SUFFIXES, LightModel, checked_export_file, fresh_export
 from digits.runs import find_model_file
 
 TTA_SHIFT = 1  # pixels
@@ -39,6 +45,8 @@ def augmented_copies(inputs):
     Shifts move whole pixels in, filling with background (0); rotations interpolate
     bilinearly about the image's centre.
     """
+    from scipy import ndimage
+
     inputs = np.asarray(inputs)
     copies = []
     for rows, columns, degrees in TTA_COPIES:
@@ -51,11 +59,15 @@ def augmented_copies(inputs):
 
 @dataclass
 class Member:
-    """One model of an ensemble: its file, the loaded model, and its run's temperature (None: none stored)."""
+    """One model of an ensemble: the file read, the loaded model, and its run's temperature (None: none stored).
+
+    An exported member's model is a digits.light.LightModel, whose graph has the temperature applied already.
+    """
 
     model_file: Path
     model: object
     temperature: float | None
+    exported: bool = False
 
     @property
     def name(self):
@@ -63,13 +75,29 @@ class Member:
 
     @property
     def applied_temperature(self):
-        return 1.0 if self.temperature is None else self.temperature
+        """The temperature the ensemble applies to this model's readings: 1 for an export, which has it inside."""
+        return 1.0 if self.temperature is None or self.exported else self.temperature
+
+    def read(self, inputs):
+        """The model's probabilities (N, 10) of inputs (N, 28, 28, 1): an export's calibrated, a Keras model's not."""
+        if self.exported:
+            return self.model.probabilities(inputs)
+        from digits.model import predict_probabilities
+
+        return predict_probabilities(self.model, inputs)
 
     def describe_temperature(self):
-        """E.g. "temperature 1.310, fitted on its validation slice", for what scripts print."""
+        """E.g. "temperature 1.310, fitted on its validation slice", for what scripts print; for an export,
+        what reads it too."""
+        if not self.exported:
+            return ("no temperature in its run (uncalibrated, T = 1)" if self.temperature is None
+                    else f"temperature {self.temperature:.3f}, fitted on its validation slice")
+        read_with = f"read with {self.model.runtime}"
+        if not self.model.recorded:
+            return f"an export with no {EXPORT_JSON} beside it to give its temperature, {read_with} as it is"
         if self.temperature is None:
-            return "no temperature in its run (uncalibrated, T = 1)"
-        return f"temperature {self.temperature:.3f}, fitted on its validation slice"
+            return f"no temperature in its run (uncalibrated, T = 1); {read_with}"
+        return f"temperature {self.temperature:.3f}, fitted on its validation slice and applied inside the export; {read_with}"
 
 
 def run_name(model_file):
@@ -79,9 +107,18 @@ def run_name(model_file):
     return model_file.parent.name if in_a_run else model_file.stem
 
 
-def distinct_model_files(paths):
-    """The model file of each run folder or model file; InputError for none, or for one given twice."""
-    model_files = [find_model_file(path) for path in paths]
+def model_source(path, runtime="keras"):
+    """The file a path gives to read with: an export (.onnx, .tflite) as it is, unless `runtime` is keras,
+    else the model file of a run folder or model file (digits.runs.find_model_file)."""
+    if Path(path).suffix in SUFFIXES and runtime != "keras":
+        return checked_export_file(path, runtime)
+    return find_model_file(path)
+
+
+def distinct_model_files(paths, runtime="keras"):
+    """The model file of each run folder or model file (or export, unless `runtime` is keras); InputError
+    for none, or for one given twice."""
+    model_files = [model_source(path, runtime) for path in paths]
     if not model_files:
         raise InputError("no model given to read with")
     resolved = [model_file.resolve() for model_file in model_files]
@@ -91,10 +128,17 @@ def distinct_model_files(paths):
     return model_files
 
 
-def load_member(path):
-    """A run folder or model file -> Member; InputError, in one line, when it cannot be loaded."""
-    model_file = find_model_file(path)  # a wrong path answers before TensorFlow loads
+def load_member(path, runtime="keras"):
+    """A run folder or model file (or export) -> Member, read as `runtime` says (digits.light.RUNTIMES; keras:
+    as saved, exports refused); InputError, in one line, when it cannot be loaded."""
+    model_file = model_source(path, runtime)  # a wrong path answers before TensorFlow loads
+    if model_file.suffix in SUFFIXES:
+        model = LightModel(model_file)
+        return Member(model_file, model, model.temperature, exported=True)
     temperature = temperature_of(model_file)
+    export = fresh_export(model_file, runtime)
+    if export is not None:
+        return Member(export, LightModel(export), temperature, exported=True)
     from digits.model import load_trained_model
 
     try:
@@ -115,10 +159,11 @@ def combine(copies, temperatures):
 
 
 class Ensemble:
-    """One saved model or several, read together; made from run folders or model files."""
+    """One saved model or several, read together; made from run folders or model files (or exports), each read
+    as `runtime` says (see load_member)."""
 
-    def __init__(self, paths):
-        self.members = [load_member(model_file) for model_file in distinct_model_files(paths)]
+    def __init__(self, paths, runtime="keras"):
+        self.members = [load_member(model_file, runtime) for model_file in distinct_model_files(paths, runtime)]
 
     @property
     def name(self):
@@ -129,12 +174,10 @@ class Ensemble:
         return [member.applied_temperature for member in self.members]
 
     def read_copies(self, inputs, tta=False):
-        """Each model's uncalibrated probabilities of each copy of `inputs` (N, 28, 28, 1): one
-        (copies, N, 10) array per model, one copy (the inputs themselves) without TTA."""
-        from digits.model import predict_probabilities
-
+        """Each model's probabilities of each copy of `inputs` (N, 28, 28, 1), uncalibrated but for an export's:
+        one (copies, N, 10) array per model, one copy (the inputs themselves) without TTA."""
         copies = augmented_copies(inputs) if tta else np.asarray(inputs)[None]
-        return [np.stack([predict_probabilities(member.model, copy) for copy in copies]) for member in self.members]
+        return [np.stack([member.read(copy) for copy in copies]) for member in self.members]
 
     def probabilities(self, inputs, tta=False):
         """Each model's calibrated probabilities (N, 10) of `inputs` and their average: (list, array)."""

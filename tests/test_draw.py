@@ -358,7 +358,8 @@ def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch
 
     given = []
 
-    def reader(paths):
+    def reader(paths, runtime):
+        assert runtime == "auto"
         given.append(paths)
         raise InputError("stop before serving")
 

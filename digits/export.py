@@ -1,0 +1,199 @@
+"""Exporting a trained model to SavedModel, TFLite (float32 and int8) and ONNX, each checked against Keras.
+
+The formats (FORMATS, in the order exported; their files are digits.light.FILES):
+    savedmodel   saved_model/: TensorFlow's SavedModel, by Keras 3's model.export(format="tf_saved_model");
+                 checked with tf.saved_model.load (its `serve` endpoint)
+    onnx         model.onnx: by model.export(format="onnx"), tf2onnx underneath; checked with ONNX Runtime
+    tflite       model.tflite: float32, by tf.lite.TFLiteConverter.from_saved_model on a SavedModel exported
+                 as above (from_keras_model does not take Keras 3 models reliably); checked with LiteRT
+    tflite-int8  model_int8.tflite: post-training full-integer quantization, weights and activations int8, their
+                 ranges measured on the first REPRESENTATIVE_IMAGES training images of the run's data (never
+                 test images: those check it); float32 in and out, so it takes the inputs the others take
+
+Calibration: a run with a temperature T is exported with T applied inside the graph. The last layer,
+Dense with softmax, is rebuilt without its softmax, its logits z divided by T (a Rescaling layer), then
+a softmax: softmax(z / T), which equals softmax(log(p) / T) for p = softmax(z), the calibrated
+probabilities digits.calibration computes from the model's. Dividing logits needs no log of a
+probability, which int8 could not hold near 0. A run without a temperature is exported as it is.
+
+The check: each export, still under its temporary name, reads every test image with the runtime that
+will read it (digits.light for .onnx and .tflite) and is compared with the Keras model read as predict
+reads it (digits.ensemble: its probabilities calibrated with the run's temperature): the share of
+digits read the same, the largest absolute difference of a probability, and both test accuracies. A
+float export fails when a probability differs by more than FLOAT_TOLERANCE, the int8 export when its
+accuracy is more than INT8_MAX_DROP below the Keras model's; a failed export is not written, and the
+file it would have replaced stays.
+"""
+
+from contextlib import contextmanager
+import hashlib
+from importlib.metadata import version
+import os
+from pathlib import Path
+import secrets
+import shutil
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digits.data import to_inputs
+from digits.errors import InputError
+from digits.files import atomic_path
+from digits.light import FILES, LightModel, sha256_of
+
+FORMATS = ("savedmodel", "onnx", "tflite", "tflite-int8")
+REPRESENTATIVE_IMAGES = 500
+FLOAT_TOLERANCE = 1e-4  # float32 exports differ from Keras by about 1e-6; more means a wrong graph
+INT8_MAX_DROP = 0.01  # one percentage point of test accuracy
+BATCH_SIZE = 500
+
+
+class CheckFailed(Exception):
+    """An export that does not read as the Keras model does; `check` holds the figures."""
+
+    def __init__(self, message, check):
+        super().__init__(message)
+        self.check = check
+
+
+def calibrated_model(model, temperature, model_file):
+    """The model to export: `model` itself without a temperature, else one that outputs softmax(logits / T).
+
+    The layers are the model's own (shared weights), the last Dense's weights copied into one without
+    softmax. InputError, naming the file, for a model that does not end in a Dense softmax layer.
+    """
+    if temperature is None or temperature == 1:
+        return model
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.get_config()["activation"] != "softmax":
+        raise InputError(f"{model_file}: a temperature can be exported only into a model that ends in a Dense "
+                         f"softmax layer (its last layer is {type(last).__name__})")
+    features = keras.Model(model.inputs, last.input)
+    logits = keras.layers.Dense(last.units, name="logits")
+    scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")
+    inputs = keras.Input(model.input_shape[1:])
+    outputs = keras.layers.Softmax(name="calibrated")(scaled(logits(features(inputs))))
+    logits.set_weights(last.get_weights())
+    return keras.Model(inputs, outputs, name=f"{model.name}_calibrated")
+
+
+def export_savedmodel(model, path, representative=None):
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def export_onnx(model, path, representative=None):
+    with warnings.catch_warnings():  # Keras's tf2onnx shim probes np.object, which NumPy 2 warns about
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(str(path), format="onnx", verbose=False)
+
+
+def export_tflite(model, path, representative=None):
+    """Float32 .tflite, or with `representative` (training images, N x 28 x 28 x 1) full-integer int8."""
+    with tempfile.TemporaryDirectory() as folder:
+        export_savedmodel(model, Path(folder) / "saved_model")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "saved_model"))
+        if representative is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None]] for image in representative)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        Path(path).write_bytes(converter.convert())
+
+
+EXPORTERS = {"savedmodel": export_savedmodel, "onnx": export_onnx, "tflite": export_tflite, "tflite-int8": export_tflite}
+
+
+def read_saved_model(path, inputs):
+    """Probabilities of `inputs` by a SavedModel's `serve` endpoint, rows renormalised as digits.light's."""
+    loaded = tf.saved_model.load(str(path))  # kept while serving: its endpoint refers to its variables
+    outputs = np.concatenate([loaded.serve(tf.constant(inputs[start:start + BATCH_SIZE])).numpy()
+                              for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
+    return outputs / outputs.sum(axis=1, keepdims=True)
+
+
+def read_export(kind, path, inputs):
+    return read_saved_model(path, inputs) if kind == "savedmodel" else LightModel(path).probabilities(inputs)
+
+
+def compare(probabilities, reference, labels):
+    """The check's figures: shares as fractions, the largest difference of a probability."""
+    read, expected = probabilities.argmax(axis=1), reference.argmax(axis=1)
+    accuracy, keras_accuracy = float(np.mean(read == labels)), float(np.mean(expected == labels))
+    return {"images": len(labels), "agreement": float(np.mean(read == expected)),
+            "max_abs_difference": float(np.abs(probabilities - reference).max()),
+            "accuracy": accuracy, "keras_accuracy": keras_accuracy, "accuracy_drop": keras_accuracy - accuracy}
+
+
+def failure(kind, check):
+    """Why an export's check fails, or None when it passes."""
+    if kind == "tflite-int8":
+        if check["accuracy_drop"] > INT8_MAX_DROP:
+            return f"its test accuracy is {check['accuracy_drop']:.2%} below the Keras model's (at most {INT8_MAX_DROP:.0%})"
+    elif check["max_abs_difference"] > FLOAT_TOLERANCE:
+        return f"a probability differs from the Keras model's by {check['max_abs_difference']:.2g} (at most {FLOAT_TOLERANCE:g})"
+    return None
+
+
+def versions(kind):
+    """What made the export and what read it for the check: {"converter": {...}, "runtime": {...}}."""
+    tensorflow = {"tensorflow": tf.__version__}
+    if kind == "savedmodel":
+        return {"converter": {"keras": keras.__version__, **tensorflow}, "runtime": tensorflow}
+    if kind == "onnx":
+        return {"converter": {"keras": keras.__version__, "tf2onnx": version("tf2onnx"), "onnx": version("onnx")},
+                "runtime": {"onnxruntime": version("onnxruntime")}}
+    return {"converter": tensorflow, "runtime": {"ai-edge-litert": version("ai-edge-litert")}}
+
+
+def size_and_sha256(path):
+    """(bytes, SHA-256) of a file, or for a folder of its files: each one's relative path and SHA-256, in order."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size, sha256_of(path)
+    files = sorted(file for file in path.rglob("*") if file.is_file())
+    listing = "".join(f"{file.relative_to(path).as_posix()} {sha256_of(file)}\n" for file in files)
+    return sum(file.stat().st_size for file in files), hashlib.sha256(listing.encode()).hexdigest()
+
+
+@contextmanager
+def atomic_folder(path):
+    """digits.files.atomic_path for a folder: a temporary folder beside `path`, renamed over it on success.
+
+    A folder cannot be renamed over one that holds files, so the old one is renamed aside first and
+    removed after: readers see the old folder or the new one (or for an instant none), never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    temporary, old = path.with_name(f".{path.name}.{token}.partial"), path.with_name(f".{path.name}.{token}.old")
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, old)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_checked(model, kind, out, test_inputs, test_labels, reference, train_images):
+    """Export `model` (calibrated_model's) as `kind` into `out`, check it, and only then put it in place.
+
+    reference: the Keras model's calibrated probabilities of test_inputs. Returns the format's entry
+    of export.json; raises CheckFailed, writing nothing, when the check fails.
+    """
+    target = Path(out) / FILES[kind]
+    representative = to_inputs(train_images[:REPRESENTATIVE_IMAGES]) if kind == "tflite-int8" else None
+    with (atomic_folder if kind == "savedmodel" else atomic_path)(target) as temporary:
+        EXPORTERS[kind](model, temporary, representative)
+        check = compare(read_export(kind, temporary, test_inputs), reference, test_labels)
+        problem = failure(kind, check)
+        if problem:
+            raise CheckFailed(f"{target}: check failed, not written: {problem}", check)
+        size, sha256 = size_and_sha256(temporary)
+    entry = {"file": FILES[kind], "bytes": size, "sha256": sha256, **versions(kind), "check": check}
+    if representative is not None:
+        entry["representative_images"] = len(representative)
+    return entry

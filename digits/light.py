@@ -1,0 +1,171 @@
+"""Reading digits with an exported model, without TensorFlow: .onnx with ONNX Runtime, .tflite with LiteRT.
+
+export_model.py writes a run's exports into RUN/export/ (FILES) with export.json, which records
+the SHA-256 of the model file exported, the temperature applied and each export's SHA-256. An
+export's graph outputs calibrated probabilities, its run's temperature inside (digits.export), so
+whoever reads it must not apply that temperature again (digits.ensemble does not).
+
+An export is fresh while its export.json still describes it: the run's model file has the SHA-256
+exported, its run.json the temperature exported, and the export file its recorded SHA-256. Only a
+fresh export stands in for its run's Keras model (`--runtime auto`, the default of predict and the
+draw page): retrain, fine-tune or recalibrate the run and it is read with Keras again until
+exported anew. An .onnx or .tflite file given directly is read as it is.
+
+Nothing here imports TensorFlow or Keras: a process that reads with an export starts in well under
+a second, where loading TensorFlow alone takes several.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from digits.calibration import temperature_of
+from digits.config import IMAGE_SIZE, NUM_CLASSES
+from digits.errors import InputError, first_line
+
+EXPORT_FOLDER = "export"  # a run's exports: RUN/export/
+EXPORT_JSON = "export.json"
+FILES = {"savedmodel": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite", "tflite-int8": "model_int8.tflite"}
+RUNTIMES = ("auto", "keras", "onnx", "tflite")  # auto: a fresh model.onnx, else model.tflite, else Keras
+SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}  # the exports read here, by the runtime that reads them
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "tflite": "LiteRT"}
+BATCH_SIZE = 500
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_record(folder):
+    """The export.json in `folder`, or None where there is none; InputError, naming it, if it cannot be read."""
+    path = Path(folder) / EXPORT_JSON
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot be read as JSON ({first_line(error)})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("formats"), dict):
+        raise InputError(f"{path}: not an export record (no \"formats\"); export again with export_model.py")
+    return record
+
+
+def fresh_export(model_file, runtime):
+    """The export to read the Keras model `model_file` with under `runtime`, or None to read it with Keras.
+
+    auto: the run's fresh model.onnx, else its fresh model.tflite, else None; onnx or tflite: that
+    fresh export, else InputError saying how to make it; keras: None.
+    """
+    if runtime == "keras":
+        return None
+    model_file = Path(model_file)
+    folder = model_file.parent / EXPORT_FOLDER
+    record = read_record(folder)
+    fresh = (record is not None and record.get("model_sha256") == sha256_of(model_file)
+             and record.get("temperature") == temperature_of(model_file))
+    for kind in ("onnx", "tflite") if runtime == "auto" else (runtime,):
+        path = folder / FILES[kind]
+        entry = record["formats"].get(kind) if fresh else None
+        if entry and path.is_file() and entry.get("sha256") == sha256_of(path):
+            return path
+    if runtime == "auto":
+        return None
+    why = "none was made" if record is None else "it is missing or no longer matches the run's model"
+    raise InputError(f"{folder / FILES[runtime]}: no fresh export to read with --runtime {runtime} ({why}); "
+                     f"make it with: python export_model.py {model_file.parent} --format {runtime}")
+
+
+def checked_export_file(path, runtime="auto"):
+    """An .onnx or .tflite file given to read with: InputError if missing or if `runtime` names another runtime."""
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix)
+    if kind is None:
+        raise InputError(f"{path}: expected an exported .onnx or .tflite model")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if runtime not in ("auto", kind):
+        raise InputError(f"{path}: a {path.suffix} export is read with {RUNTIME_NAMES[kind]}, not with --runtime "
+                         f"{runtime}; leave out --runtime, or give the run folder")
+    return path
+
+
+class LightModel:
+    """An exported .onnx or .tflite model, read with ONNX Runtime or LiteRT.
+
+    `temperature` is the one applied inside it, as export.json beside it records (None: its run had
+    none, or export.json does not describe this very file); `recorded` says whether it does.
+    """
+
+    def __init__(self, path):
+        self.path = checked_export_file(path)
+        self.kind = SUFFIXES[self.path.suffix]
+        record = read_record(self.path.parent)
+        entries = record["formats"].values() if record else ()
+        sha256 = sha256_of(self.path)
+        self.recorded = any(entry.get("file") == self.path.name and entry.get("sha256") == sha256 for entry in entries)
+        self.temperature = record.get("temperature") if self.recorded else None
+        try:
+            self.read_batch = onnx_reader(self.path) if self.kind == "onnx" else tflite_reader(self.path)
+        except InputError:
+            raise
+        except Exception as error:  # each runtime raises its own kinds of error for a file it cannot read
+            raise InputError(f"{self.path}: not a model {RUNTIME_NAMES[self.kind]} can read ({first_line(error)})") from None
+
+    @property
+    def runtime(self):
+        return RUNTIME_NAMES[self.kind]
+
+    def probabilities(self, inputs):
+        """Probabilities (float64, rows summing to 1) of inputs (N, 28, 28, 1) scaled as digits.data.to_inputs does.
+
+        Rows are renormalised as digits.model.predict_probabilities does: an int8 model's softmax
+        comes in steps of 1/256 and its rows sum to about 0.996.
+        """
+        inputs = np.asarray(inputs, dtype=np.float32)
+        outputs = np.concatenate([self.read_batch(inputs[start:start + BATCH_SIZE])
+                                  for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
+        return outputs / outputs.sum(axis=1, keepdims=True)
+
+
+def onnx_reader(path):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    (given,), (output,) = session.get_inputs(), session.get_outputs()
+    check_shapes(path, given.shape, output.shape, given.type == "tensor(float)")
+    return lambda batch: session.run([output.name], {given.name: batch})[0]
+
+
+def tflite_reader(path):
+    """A LiteRT interpreter without its default XNNPACK delegate, which prints a line on stderr at every start;
+    the built-in kernels read a few digits in a millisecond, and 10,000 in a few seconds."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    (given,), (output,) = interpreter.get_input_details(), interpreter.get_output_details()
+    check_shapes(path, list(given["shape_signature"]), list(output["shape_signature"]), given["dtype"] == np.float32)
+
+    def read(batch):
+        interpreter.resize_tensor_input(given["index"], batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(given["index"], batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(output["index"])
+
+    return read
+
+
+def check_shapes(path, input_shape, output_shape, float_input):
+    """Refuse a model that does not read float (N, 28, 28, 1) into (N, 10); a batch axis of any name or size."""
+    if not float_input or list(input_shape[1:]) != [IMAGE_SIZE, IMAGE_SIZE, 1] or list(output_shape[1:]) != [NUM_CLASSES]:
+        raise InputError(f"{path}: the model maps {input_shape} to {output_shape}, but MNIST needs float "
+                         f"(N, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) to (N, {NUM_CLASSES})")
