@@ -31,7 +31,7 @@ def save_digit_grid(images, labels, path, title="MNIST training digits"):
     fig = Figure(figsize=(5, 5.4), layout="constrained")
     fig.suptitle(title, fontsize=13)
     for ax, image, label in zip(fig.subplots(3, 3).flat, images[:9], labels[:9]):
-        ax.imshow(image, cmap="gray")
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"label {label}", fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -234,7 +234,7 @@ def save_mistakes(images, wrong, path, title, columns=8, rows=5):
     for ax in fig.subplots(rows, columns, squeeze=False).flat:
         ax.set_axis_off()
     for ax, mistake in zip(fig.axes, shown):
-        ax.imshow(images[mistake["index"]], cmap="gray")
+        ax.imshow(images[mistake["index"]], cmap="gray", vmin=0, vmax=255)
         ax.set_title(f"#{mistake['index']}: true {mistake['true']}, read {mistake['predicted']}\n"
                      f"{mistake['confidence']:.1%} sure", fontsize=9)
     if not shown:
@@ -367,12 +367,15 @@ def save_own_digits(originals, converted, labels, probabilities, path, title, li
     for i in range(count):
         given, seen = axes[i // columns, 2 * (i % columns)], axes[i // columns, 2 * (i % columns) + 1]
         read = int(np.argmax(probabilities[i]))
-        given.imshow(originals[i], cmap="gray" if originals[i].ndim == 2 else None)
+        given.imshow(originals[i], cmap="gray" if originals[i].ndim == 2 else None, vmin=0, vmax=255)
         given.set_axis_on()  # a frame, so white paper shows against the white page
         given.set_xticks([])
         given.set_yticks([])
         given.set_title(f"given: {labels[i]}", fontsize=8)
-        seen.imshow(converted[i], cmap="gray")
+        seen.imshow(converted[i], cmap="gray", vmin=0, vmax=255)  # fixed scale: a flat image keeps its own grey
+        seen.set_axis_on()
+        seen.set_xticks([])
+        seen.set_yticks([])
         seen.set_title(f"read {read} ({probabilities[i][read]:.0%})", fontsize=8,
                        color="tab:red" if read != labels[i] else "black", fontweight="bold" if read != labels[i] else None)
     return save(fig, path)
