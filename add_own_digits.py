@@ -196,7 +196,7 @@ def train_main(args):
     before = scores(load_trained_model(model_file), dataset, own_validation) if model_file else None
     if before:
         print(accuracy_line(f"Before ({model_file})", before))
-    result = training.train(config, training_set, start_from=model_file)
+    result = training.train(config, training_set, start_from=model_file, tensorboard=run.path / "tensorboard")
     result.raise_if_diverged()
     after = scores(result.model, dataset, own_validation)
     record = result.record()

@@ -14,13 +14,16 @@ and the modern and fast recipes; docs/BEYOND.md), and custom grids. Every run ho
 study optimizes the accuracy on them, and the test accuracy is recorded beside it.
 Results go to an Optuna study per experiment in results/sweeps/sweeps.log (--storage for
 another journal, SQLite or PostgreSQL), and the tables and figures beside the storage
-(--out to choose). The reproduction's own runs ship in results/report/sweeps.log: `report`
-reads them unless --storage names another, and `--storage results/report/sweeps.log`
-continues them. A run is known by its settings, seed and data fingerprint: a sweep on other
-data trains its own runs, and reports them apart. Rerunning the same command
-after Ctrl-C, a crash or a reboot continues: finished runs are never repeated; runs cut
-off are run again. Workers on several machines share a study through
---storage postgresql://...; every point is completed exactly once.
+(--out to choose). Each run's settings, scores and per-epoch history also go to TensorBoard's
+HParams logs beside them as it completes (`tensorboard --logdir results/sweeps/tensorboard`;
+`report --tensorboard DIR` writes them from stored runs), and `optuna-dashboard
+results/sweeps/sweeps.log` shows the studies live. The reproduction's own runs ship in
+results/report/sweeps.log: `report` reads them unless --storage names another, and
+`--storage results/report/sweeps.log` continues them. A run is known by its settings, seed
+and data fingerprint: a sweep on other data trains its own runs, and reports them apart.
+Rerunning the same command after Ctrl-C, a crash or a reboot continues: finished runs are
+never repeated; runs cut off are run again. Workers on several machines share a study
+through --storage postgresql://...; every point is completed exactly once.
 """
 
 import argparse
@@ -80,6 +83,12 @@ def build_parser():
         help="folder for the tables, figures and README.md (default: the storage file's folder, e.g. results/sweeps "
         "for the default storage; results/DB for a database server)",
     )
+    storage.add_argument(
+        "--tensorboard", metavar="DIR",
+        help="folder for the TensorBoard HParams logs of every completed run (default: OUT/tensorboard while "
+        "sweeping; 'report' and --report-only write them only when asked, from the stored runs); watch them "
+        "with `tensorboard --logdir DIR`",
+    )
     storage.add_argument("--report-only", action="store_true", help="rebuild the tables and figures without training")
     return parser
 
@@ -127,10 +136,12 @@ def run_experiment(storage, args, experiment, grid, name, dataset):
     """Run one experiment's grid on `dataset` in its study with this machine's workers; 130 if stopped."""
     from digits.sweeps import claims, storage as storages, workers
     from digits.sweeps.keys import keyed_runs
+    from digits.tensorboard import write_sweep_logs
 
     study = storages.load_or_create_study(storage, name)
     grid = keyed_runs(grid, dataset)
     storages.register_grid(study, experiment, grid, dataset)
+    write_sweep_logs(storage, args.tensorboard)  # the new grid's settings, and the runs stored before
     keys = {trial_key for trial_key, _, _ in grid}
     before = claims.read_grid_state(study, keys)
     count, threads = workers.plan_workers(args.workers, args.threads, len(keys) - len(before.complete))
@@ -141,7 +152,8 @@ def run_experiment(storage, args, experiment, grid, name, dataset):
         flush=True,
     )
     try:
-        after = workers.run_sweep(workers.Sweep(args.storage, name, experiment, tuple(grid), threads), count)
+        after = workers.run_sweep(workers.Sweep(args.storage, name, experiment, tuple(grid), threads, args.tensorboard),
+                                  count)
     except KeyboardInterrupt:
         print("\nStopped. Finished runs are saved; run the same command again to continue.")
         return 130
@@ -160,6 +172,16 @@ def print_report(storage, out, names=None):
     print(f"Tables, figures and README.md in {out}/")
 
 
+def write_tensorboard(storage, logdir):
+    """Write the HParams logs of every completed run into `logdir` (None: nowhere), and say how to watch them."""
+    if logdir is None:
+        return
+    from digits.tensorboard import write_sweep_logs
+
+    count = write_sweep_logs(storage, logdir)
+    print(f"TensorBoard HParams logs of {count} runs in {logdir}/: tensorboard --logdir {logdir}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
@@ -174,16 +196,19 @@ def main(argv=None):
         print(f"Report of {args.storage}" + (" (the reproduction's runs; --storage names another)"
                                               if args.storage == REPRODUCTION_STORAGE else ""))
         print_report(storage, out)
+        write_tensorboard(storage, args.tensorboard)
         return 0
     base = cli.config_from(args, SWEEP_BASE)
     planned = planned_sweeps(args, base)
     if not args.report_only:
+        args.tensorboard = args.tensorboard or str(out / "tensorboard")
         dataset = load_dataset(base.data, base.limit)  # bad data fails here, not in every worker
         print(f"Data: {describe_data(dataset.fingerprint(base.validation_split))}")
         for experiment, grid, name in planned:
             if run_experiment(storage, args, experiment, grid, name, dataset):
                 return 130
     print_report(storage, out, [name for _, _, name in planned])
+    write_tensorboard(storage, args.tensorboard)
     return 0
 
 

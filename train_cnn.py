@@ -13,7 +13,8 @@ there; the README's Results section has this project's). On CPUs that have bfloa
 computes in mixed bfloat16, faster for the same accuracy (the README's Speed section has
 the measurements; --precision float32 for the report's way).
 The run folder (--out) gets model.keras, model.h5, run.json, history.csv and
-curves.png, and its figures/ the report's Figures 1, 9 and 10; run.json records the
+curves.png, its figures/ the report's Figures 1, 9 and 10, and its tensorboard/ the
+TensorBoard logs of every epoch (--tensorboard DIR for elsewhere); run.json records the
 data's fingerprint (image counts and SHA-256s), and with a validation slice the
 temperature fitted on it that calibrates the model's probabilities (evaluate.py,
 predict and the draw page use it). A finished run is never replaced unless
@@ -45,6 +46,11 @@ def build_parser():
     output.add_argument(
         "--figures", metavar="DIR",
         help="folder for the report's Figures 1, 9 and 10 (default: the run folder's figures/)",
+    )
+    output.add_argument(
+        "--tensorboard", metavar="DIR",
+        help="folder for TensorBoard's logs of every epoch: loss, accuracy, validation loss and accuracy, learning "
+        "rate (default: the run folder's tensorboard/); watch them with `tensorboard --logdir DIR`",
     )
     output.add_argument(
         "--resume", action="store_true",
@@ -97,6 +103,7 @@ def main(argv=None):
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
     from digits import hardware, plots, training
     from digits.model import build_cnn
+    from digits.tensorboard import run_logs
 
     hardware.configure_threads(args.threads)
     build_cnn(config).summary()
@@ -107,7 +114,7 @@ def main(argv=None):
         print(f"Starting {run.path} afresh; its interrupted run is dropped (--resume would have continued it).")
     run.start(config, resume=resuming)
     try:
-        result = training.train(config, dataset, run=run)
+        result = training.train(config, dataset, run=run, tensorboard=args.tensorboard)
     except KeyboardInterrupt:
         print(f"\nStopped. Finished epochs are saved in {run.checkpoint}; add --resume to continue.")
         return 130
@@ -124,6 +131,7 @@ def main(argv=None):
                                 f"{metric.capitalize()} per epoch: {title}", result.test[metric])
 
     print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.run_json.name}; figures in {figures}/")
+    print(f"TensorBoard: tensorboard --logdir {args.tensorboard or run_logs(run)}")
     print(f"Train accuracy: {result.train['accuracy']:.2%} (last epoch, dropout on)")
     if result.validation:
         print(f"Validation accuracy: {result.validation['accuracy']:.2%}")

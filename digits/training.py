@@ -28,6 +28,7 @@ from digits.model import (
     predict_probabilities,
 )
 from digits.runs import provenance
+from digits.tensorboard import run_logs, start_epoch_logs
 
 
 def seed_everything(config):
@@ -108,6 +109,20 @@ class TestEachEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for name, value in evaluate(self.model, self.x_test, self.y_test).items():
             logs[f"test_{name}"] = value
+
+
+class EpochLogger(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback, logging each epoch's scalars and learning rate into a folder
+    (digits.tensorboard), flushed after every epoch: its writers would otherwise hold up to two
+    minutes of events, and an epoch checkpointed after it must be an epoch logged, even after kill -9."""
+
+    def __init__(self, folder):
+        super().__init__(str(folder), write_graph=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():  # the train and validation writers Keras made
+            writer.flush()
 
 
 class HistoryRecorder(keras.callbacks.Callback):
@@ -205,7 +220,7 @@ class TrainResult:
         }
 
 
-def train(config, dataset, start_from=None, run=None, test_each_epoch=False, verbose=True):
+def train(config, dataset, start_from=None, run=None, test_each_epoch=False, verbose=True, tensorboard=None):
     """Train a model on `dataset` as `config` says, test it, and return a TrainResult.
 
     The one way from a config to a trained and tested model: train_cnn.py, every sweep
@@ -215,6 +230,8 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     because Keras seeds each dropout layer once, when the layer is made. `run`, a started RunFolder, gets a checkpoint
     after every epoch, to resume from; without one nothing is written. `test_each_epoch`
     records the test loss and accuracy after every epoch (the report's Figures 9 and 10).
+    Every epoch is logged for TensorBoard into `tensorboard`, a folder, by default the run
+    folder's tensorboard/ (digits.tensorboard), and without a run folder nowhere.
     A loss that becomes NaN stops training and is reported as `diverged`, with the
     checkpoint dropped: resuming from NaN weights could only fail again. With a validation
     slice, a temperature is fitted on it to calibrate the model's probabilities.
@@ -226,6 +243,10 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
     x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []
+    tensorboard = tensorboard or (run_logs(run) if run is not None else None)
+    if tensorboard is not None:
+        start_epoch_logs(tensorboard, resumed=run is not None and run.finished_epochs() > 0)
+        extra.append(EpochLogger(tensorboard))
     history = fit(model, config, x_train, y_train, run, extra, verbose)
     diverged = not math.isfinite(history["loss"][-1])
     if diverged and run is not None:

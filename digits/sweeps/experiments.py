@@ -11,6 +11,7 @@ the runs of one experiment with one set of command-line settings live in one stu
 from dataclasses import dataclass, fields, replace
 import hashlib
 import json
+import re
 
 from digits.config import RECIPES, RunConfig
 from digits.errors import InputError
@@ -173,3 +174,8 @@ def format_setting(value):
     if isinstance(value, (list, tuple)):
         return "-".join(str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def slug(name):
+    """A study's name as its files and folders are named: 'optimizer (epochs=1)' -> 'optimizer-epochs-1'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

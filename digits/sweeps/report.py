@@ -35,6 +35,7 @@ from digits.sweeps.experiments import (
     beyond_experiments,
     format_setting,
     report_experiments,
+    slug,
 )
 from digits.sweeps.keys import data_of, stored_config
 from digits.sweeps.storage import registered_grids, study_names
@@ -281,10 +282,6 @@ def draw_figures(results, base):
 
 
 # Writing ----------------------------------------------------------------------------------
-
-
-def slug(name):
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def file_name(results, several_data):

@@ -1,6 +1,6 @@
 """Worker processes: each claims a point of a sweep, trains it through digits.training.train,
-stores the run's record in its trial, and prints one progress line, until every point is
-complete or given up.
+stores the run's record in its trial, writes the trial's TensorBoard logs (digits.tensorboard)
+and prints one progress line, until every point is complete or given up.
 
 `plan_workers` decides how many workers run here and with how many threads each;
 `run_sweep` starts them (one runs in this process) and passes Ctrl-C and `kill` on, so
@@ -26,6 +26,7 @@ from digits.sweeps.claims import (
 )
 from digits.sweeps.experiments import Experiment
 from digits.sweeps.storage import open_storage
+from digits.tensorboard import write_trial
 
 POLL_SECONDS = 15
 
@@ -39,6 +40,7 @@ class Sweep:
     experiment: Experiment
     runs: tuple  # of (key, RunConfig, the point's own settings): keys.keyed_runs
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
+    tensorboard: str | None = None  # folder for the trials' TensorBoard logs; None: none
 
     def points(self):
         """key -> (config, the point's own settings)."""
@@ -69,6 +71,8 @@ def run_worker(sweep, workers=1):
             continue
         record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch)
         if record is not None:
+            if sweep.tensorboard:
+                write_trial(sweep.tensorboard, sweep.study_name, trial)
             print(progress_line(study, points, trial.number, {**point, "seed": config.seed}, record, workers), flush=True)
 
 
