@@ -1,4 +1,5 @@
-"""sweep_hparams.py: grids, exactly-once with parallel workers, kill -9 and resume, the report."""
+"""sweep_hparams.py: grids, exactly-once with parallel workers, kill -9 and resume, other data, bad input
+(its reports: test_sweep_reports.py)."""
 
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,7 +15,6 @@ import time
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from PIL import Image
 import pytest
 
 from conftest import random_mnist
@@ -28,7 +28,7 @@ from digits.sweeps.experiments import (
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
 from digits.sweeps.keys import data_of, key, keyed_runs
-from digits.sweeps.storage import REPRODUCTION_STORAGE, load_or_create_study, open_storage, register_grid
+from digits.sweeps.storage import load_or_create_study, open_storage, register_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweep_hparams.py"
@@ -429,106 +429,6 @@ def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_
     readme = (tmp_path / SWEEPS / "README.md").read_text()
     assert readme.count("\n## ") == 1 and "1 of 1 runs complete" in readme  # one study, on one data
     assert not list((tmp_path / SWEEPS).glob("*-data-*"))
-
-
-@pytest.fixture(scope="module")
-def every_experiment(tmp_path_factory, digits_npz):
-    """All the report's experiments, tiny: 2 epochs on 64 images, one seed (the epochs one with 2 seeds)."""
-    folder = tmp_path_factory.mktemp("all")
-    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--workers", 1, cwd=folder)
-    assert result.returncode == 0, result.stderr
-    more_seeds = sweep_hparams("epochs", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--seeds", 2,
-                               "--workers", 1, cwd=folder)
-    assert more_seeds.returncode == 0, more_seeds.stderr
-    return folder
-
-
-def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
-    storage = SWEEPS / "sweeps.log"  # `report` alone reads the reproduction's storage
-    first = sweep_hparams("report", "--storage", storage, "--out", "first", cwd=every_experiment)
-    second = sweep_hparams("report", "--storage", storage, "--out", "second", cwd=every_experiment)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    tables = sorted(path.name for path in (every_experiment / "first").glob("*.[mc][ds]*"))
-    assert len(tables) == 2 * 5 + 1  # .md and .csv for each experiment, and README.md
-    for name in tables:
-        assert (every_experiment / "first" / name).read_text() == (every_experiment / "second" / name).read_text()
-
-    table_1 = (every_experiment / "first" / "optimizer-epochs-2-limit-64.md").read_text()
-    assert "4 of 4 runs complete" in table_1
-    assert "| adam | 0.2 |" in table_1 and "99.33 | 99.20 |" in table_1  # the report's own row beside ours
-    assert "| train accuracy (%) | validation accuracy (%) | test accuracy (%) |" in table_1
-    assert "21 of 21 runs complete" in (every_experiment / "first" / "learning-rate-epochs-2-limit-64.md").read_text()
-    figures = ["dropout-epochs-2-limit-64.png", "batch-size-epochs-2-limit-64.png", "learning-rate-epochs-2-limit-64.png",
-               "epochs-epochs-2-limit-64-2-accuracy.png", "epochs-epochs-2-limit-64-2-loss.png"]
-    for name in figures:
-        with Image.open(every_experiment / "first" / name) as image:
-            assert image.width > 800 and image.height > 500
-    epochs = json.loads(json.dumps(trials_of_study(every_experiment, "epochs (epochs=2, limit=64)")))
-    assert all(set(history) >= {"test_accuracy", "test_loss"} for history in epochs)
-
-
-def trials_of_study(folder, name):
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / SWEEPS / "sweeps.log")))
-    study = optuna.load_study(study_name=name, storage=storage)
-    return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
-
-
-def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
-    # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
-    storage = open_storage(str(every_experiment / SWEEPS / "sweeps.log"))
-    base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
-    experiment = report_experiments()["optimizer"]
-    study = load_or_create_study(storage, study_name(experiment, base))
-    dataset = load_dataset(str(digits_npz), 64)
-    register_grid(study, experiment, keyed_runs(runs(experiment, base, seeds=2), dataset), dataset)
-
-    result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
-                           cwd=every_experiment)
-    assert result.returncode == 0, result.stderr
-    assert "4 of 8 runs complete" in result.stdout
-    assert "4 not run yet: dropout=0.3 optimizer=sgd seed=2; dropout=0.3 optimizer=rmsprop seed=2;" in result.stdout
-
-
-def copy_of_the_shipped_storage(folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sweeps.log").write_bytes(SHIPPED_STORAGE.read_bytes())
-    return folder / "sweeps.log"
-
-
-def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(tmp_path):
-    copy_of_the_shipped_storage(tmp_path / "mine")
-    result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "mine" / "optimizer.md").read_text() == (SHIPPED_STORAGE.parent / "optimizer.md").read_text()
-    assert (tmp_path / "mine" / "README.md").is_file() and not (tmp_path / "results").exists()
-    sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--report-only", "--storage", "sqlite:///db/s.db",
-                           cwd=tmp_path)
-    assert sqlite.returncode == 0, sqlite.stderr
-    assert (tmp_path / "db" / "README.md").is_file() and not (tmp_path / "results").exists()
-    chosen = sweep_hparams("report", "--storage", "mine/sweeps.log", "--out", "chosen", cwd=tmp_path)
-    assert chosen.returncode == 0 and (tmp_path / "chosen" / "README.md").is_file()
-
-
-def test_default_report_folders():
-    from digits.sweeps.storage import DEFAULT_STORAGE, default_out
-
-    assert default_out() == default_out(DEFAULT_STORAGE) == Path("results/sweeps")
-    assert Path(REPRODUCTION_STORAGE) == SHIPPED_STORAGE and default_out(REPRODUCTION_STORAGE) == SHIPPED_STORAGE.parent
-    assert default_out("runs/mine.log") == Path("runs")
-    assert default_out("sqlite:///results/sweeps.db") == Path("results")
-    assert default_out("sqlite:////tmp/x/sweeps.db") == Path("/tmp/x")
-    assert default_out("postgresql://user:secret@host:5432/sweeps") == Path("results/sweeps")
-
-
-def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
-    copy_of_the_shipped_storage(tmp_path)
-    result = sweep_hparams("optimizer", "--report-only", "--storage", "sweeps.log", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "## optimizer: " in result.stdout and "## dropout: " not in result.stdout  # prints the one asked for
-    readme = (tmp_path / "README.md").read_text()
-    assert readme == (SHIPPED_STORAGE.parent / "README.md").read_text()
-    assert [line.split(":")[0] for line in readme.splitlines() if line.startswith("## ")] == [
-        "## optimizer", "## dropout", "## epochs", "## batch_size", "## learning_rate"]  # as the studies were made
 
 
 @pytest.mark.parametrize("args, message", [
