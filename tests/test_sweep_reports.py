@@ -113,4 +113,5 @@ def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert readme == (SHIPPED_STORAGE.parent / "README.md").read_text()
     assert [line.split(":")[0] for line in readme.splitlines() if line.startswith("## ")] == [
-        "## optimizer", "## dropout", "## epochs", "## batch_size", "## learning_rate"]  # as the studies were made
+        "## optimizer", "## dropout", "## epochs", "## batch_size", "## learning_rate",  # as the studies were made
+        "## The report's claims, against the seeds"]

@@ -39,6 +39,7 @@ from digits.sweeps.experiments import (
 )
 from digits.sweeps.keys import data_of, stored_config
 from digits.sweeps.storage import registered_grids, study_names
+from digits.sweeps.verdicts import BEST, report_verdicts
 
 PARTS = ("train", "validation", "test")
 
@@ -308,6 +309,28 @@ def write_study_report(results, out, file_name):
     return markdown
 
 
+def claims_section(verdicts):
+    """The README's section on the report's claims: the rule, then each verdict."""
+    return "## The report's claims, against the seeds\n\n" + VERDICT_RULE + "".join(
+        "\n" + verdict_markdown(verdict) for verdict in verdicts)
+
+
+def verdict_markdown(verdict):
+    """A claim's verdict, and a table of its setting against every other, seed by seed."""
+    text = verdict.sentence() + "\n"
+    if verdict.comparisons:
+        rows = [[" ".join(f"{name}={format_setting(value)}" for name, value in point.settings.items()),
+                 ", ".join(f"{100 * value:.2f}" for value in point.values("test")),
+                 mean_std(point.values("test")), how] for point, how in verdict.comparisons]
+        text += "\n" + markdown_table(["setting", "test accuracy per seed (%)", "mean ± std (%)", f"{BEST}, against it"], rows)
+    return text
+
+
+VERDICT_RULE = ("A claimed best setting is *ahead* of another only if every one of its seeds beats every seed of the "
+                "other on the test set, *behind* only if every seed loses, and *within seed noise* otherwise "
+                "(digits/sweeps/verdicts.py).\n")
+
+
 def earlier_files(out, name):
     """The files an earlier report wrote for study `name` into `out`: its tables and figures,
     on one data or several, so that a study now on other data leaves none behind."""
@@ -318,13 +341,16 @@ def earlier_files(out, name):
 def write_report(storage, out):
     """Write every study's tables and figures into `out`, and a README.md of them all, so that a
     report never drops another study's section; return {study name: its section}."""
-    sections = {}
+    sections, studies = {}, {}
     for name in study_names(storage):
-        groups = read_study(storage, name)
+        studies[name] = groups = read_study(storage, name)
         for path in earlier_files(out, name):
             path.unlink()
         sections[name] = "\n".join(write_study_report(results, out, file_name(results, len(groups) > 1))
                                    for results in groups)
     text = "# Sweep results\n\n" + ("\n".join(sections.values()) if sections else "No studies in this storage yet.\n")
+    verdicts = report_verdicts(studies)
+    if verdicts:
+        text += "\n" + claims_section(verdicts)
     write_text(Path(out) / "README.md", text)
     return sections
