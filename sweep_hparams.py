@@ -22,7 +22,9 @@ results/report/sweeps.log: `report` reads them unless --storage names another, a
 `--storage results/report/sweeps.log` continues them. A run is known by its settings, seed
 and data fingerprint: a sweep on other data trains its own runs, and reports them apart.
 Rerunning the same command after Ctrl-C, a crash or a reboot continues: finished runs are
-never repeated; runs cut off are run again. Workers on several machines share a study
+never repeated; a run cut off resumes from its last finished epoch (each running trial
+checkpoints into checkpoints/ beside the storage, removed once it completes). Workers on
+several machines share a study
 through --storage postgresql://...; every point is completed exactly once.
 """
 
@@ -152,8 +154,9 @@ def run_experiment(storage, args, experiment, grid, name, dataset):
         flush=True,
     )
     try:
-        after = workers.run_sweep(workers.Sweep(args.storage, name, experiment, tuple(grid), threads, args.tensorboard),
-                                  count)
+        sweep = workers.Sweep(args.storage, name, experiment, tuple(grid), threads, args.tensorboard,
+                              str(storages.default_out(args.storage) / "checkpoints"))
+        after = workers.run_sweep(sweep, count)
     except KeyboardInterrupt:
         print("\nStopped. Finished runs are saved; run the same command again to continue.")
         return 130

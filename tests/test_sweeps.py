@@ -341,6 +341,32 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
     assert any("abandoned" in t.user_attrs for t in trials)  # the killed claim was found dead and freed
 
 
+def test_a_stopped_trial_resumes_from_its_last_finished_epoch_and_drops_its_checkpoint(tmp_path, digits_npz):
+    from digits.runs import RunFolder
+
+    args = ("custom", "--grid", "dropout=0.2", "--epochs", 40, "--limit", 300, "--data", digits_npz, "--workers", 1)
+    checkpoints = tmp_path / SWEEPS / "checkpoints"
+    with started_sweep(*args, cwd=tmp_path) as process:
+        deadline = time.time() + 180
+        while not (runs := [RunFolder(path) for path in checkpoints.glob("*")]) or runs[0].finished_epochs() < 2:
+            assert process.poll() is None and time.time() < deadline, "no trial checkpointed two epochs"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    (run,) = runs
+    kept = run.checkpoint_epochs()  # the epochs finished before the stop, with their timings
+    assert len(kept) >= 2 and run.interrupted_config().dropout == 0.2
+
+    result = sweep_hparams(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (trial,) = [t for t in trials_of(tmp_path / SWEEPS / "sweeps.log") if t.state == TrialState.COMPLETE]
+    history = trial.user_attrs["history"]
+    assert len(history["loss"]) == 40
+    # Resumed, not restarted: the epochs finished before the stop are the very ones checkpointed then.
+    assert [history["seconds"][epoch - 1] for epoch in sorted(kept)] == [kept[epoch]["seconds"] for epoch in sorted(kept)]
+    assert not any(checkpoints.iterdir())  # a complete trial leaves no checkpoint behind
+
+
 def test_kill_of_the_parent_stops_every_worker_and_withdraws_their_trials(tmp_path, digits_npz):
     """`kill PID` reaches only the parent; it must not leave its workers training on as orphans."""
     storage_path = tmp_path / SWEEPS / "sweeps.log"

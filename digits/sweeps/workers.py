@@ -8,11 +8,14 @@ each withdraws its running trial before it exits.
 """
 
 from dataclasses import dataclass
+import hashlib
 import logging
 import math
 import multiprocessing
 import os
+from pathlib import Path
 import random
+import shutil
 import signal
 import time
 
@@ -21,6 +24,7 @@ import optuna
 from digits import hardware
 from digits.data import load_dataset
 from digits.errors import first_line
+from digits.runs import RunFolder
 from digits.sweeps.claims import (
     TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
 )
@@ -41,6 +45,7 @@ class Sweep:
     runs: tuple  # of (key, RunConfig, the point's own settings): keys.keyed_runs
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
     tensorboard: str | None = None  # folder for the trials' TensorBoard logs; None: none
+    checkpoints: str | None = None  # folder for the running trials' checkpoints (checkpoint_of); None: none
 
     def points(self):
         """key -> (config, the point's own settings)."""
@@ -64,27 +69,47 @@ def run_worker(sweep, workers=1):
         if not state.pending:
             time.sleep(POLL_SECONDS)  # the rest is running elsewhere: wait in case a worker dies
             continue
-        trial_key = chooser.choice(state.pending)
+        trial_key = chooser.choice(resumable(sweep, state.pending) or state.pending)
         config, point = points[trial_key]
         trial = claim(study, storage, trial_key, config, point)
         if trial is None:
             continue
-        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch)
+        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch, checkpoint_of(sweep, trial_key))
         if record is not None:
             if sweep.tensorboard:
                 write_trial(sweep.tensorboard, sweep.study_name, trial)
             print(progress_line(study, points, trial.number, {**point, "seed": config.seed}, record, workers), flush=True)
 
 
-def train_trial(config, dataset, test_each_epoch):
-    """Train and test one config: the run record a trial stores, the same as a run folder's run.json."""
+def checkpoint_of(sweep, trial_key):
+    """The run folder a trial checkpoints into after every epoch, named by its key's SHA-256, or None.
+
+    A trial stopped midway (Ctrl-C, kill, the end of a session) resumes from its last finished
+    epoch when its point is claimed again on this machine, so that runs of hours (the epochs
+    experiment's 200 epochs) finish across sessions; the folder is removed once the trial is complete.
+    """
+    if sweep.checkpoints is None:
+        return None
+    return RunFolder(Path(sweep.checkpoints) / hashlib.sha256(trial_key.encode()).hexdigest()[:16])
+
+
+def resumable(sweep, keys):
+    """The keys among `keys` whose trials were stopped midway here: claimed before any other."""
+    return [trial_key for trial_key in keys if (run := checkpoint_of(sweep, trial_key)) and run.finished_epochs()]
+
+
+def train_trial(config, dataset, test_each_epoch, run=None):
+    """Train and test one config: the run record a trial stores, the same as a run folder's run.json.
+    With `run` (checkpoint_of's), it checkpoints every epoch there and resumes what a stopped trial left."""
     import keras
 
     from digits import training
 
     keras.backend.clear_session()  # one worker trains many models: free the previous ones
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a new model per trial retraces; that is expected
-    return training.train(config, dataset, test_each_epoch=test_each_epoch, verbose=False).record()
+    if run is not None:
+        run.start(config, resume=run.is_interrupted() and run.interrupted_config() == config)
+    return training.train(config, dataset, run=run, test_each_epoch=test_each_epoch, verbose=False).record()
 
 
 def objective(record):
@@ -94,16 +119,18 @@ def objective(record):
     return accuracy if math.isfinite(accuracy) else 0.0
 
 
-def run_trial(study, trial, config, dataset, test_each_epoch):
-    """Train a claimed point and complete its trial; None if it ended otherwise (error, lost claim)."""
+def run_trial(study, trial, config, dataset, test_each_epoch, run=None):
+    """Train a claimed point and complete its trial; None if it ended otherwise (error, lost claim).
+    A stopped trial keeps its checkpoint in `run` to resume from; a finished or failed one drops it."""
     try:
         with Heartbeat(trial):
-            record = train_trial(config, dataset, test_each_epoch)
+            record = train_trial(config, dataset, test_each_epoch, run)
     except KeyboardInterrupt:
         ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
         withdraw(study, trial, "interrupted", True)
         raise
-    except Exception as error:  # e.g. out of memory: recorded, and the point is tried again
+    except Exception as error:  # e.g. out of memory: recorded, and the point is tried again, from its start
+        remove(run)
         withdraw(study, trial, "error", f"{type(error).__name__}: {first_line(error)}")
         print(f"trial {trial.number} failed: {type(error).__name__}: {first_line(error)}", flush=True)
         return None
@@ -115,7 +142,14 @@ def run_trial(study, trial, config, dataset, test_each_epoch):
         study.tell(trial, objective(record))
     except TRIAL_ALREADY_FINISHED:
         return None  # marked dead while it trained (e.g. the machine slept): the point went to another
+    finally:
+        remove(run)
     return record
+
+
+def remove(run):
+    if run is not None:
+        shutil.rmtree(run.path, ignore_errors=True)
 
 
 def progress_line(study, points, number, point, record, workers):
