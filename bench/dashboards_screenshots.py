@@ -18,24 +18,17 @@ Run `pip install -e .` once first: the benchmarks import the installed `digits` 
 """
 
 import argparse
-from contextlib import contextmanager
-import json
-import os
 from pathlib import Path
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 from PIL import Image
 
 from digits.sweeps.storage import open_storage
 from digits.tensorboard import write_sweep_logs
 from harness import browser
+from harness.servers import ServerDidNotStart, get_json, installed_command, served
 
 WIDTH, HEIGHT = 1400, 900
 # Find an element by its text, or the first that matches a CSS selector, through the shadow
@@ -72,48 +65,6 @@ def parse_args():
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds to let the charts draw once their page is there (default: %(default)s)")
     return parser.parse_args()
-
-
-def command(name):
-    """A command pip installed beside this Python (a virtual environment's need not be on PATH), else from PATH."""
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else name
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@contextmanager
-def served(arguments, probe, ready, timeout=120):
-    """A server started as `arguments` + a free loopback port: yields its URL once `ready(the JSON at
-    probe)` is true, and stops it (its whole process group) on the way out."""
-    port = free_port()
-    process = subprocess.Popen([*arguments, "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if ready(get_json(url + probe)):
-                    break
-            except (urllib.error.URLError, ConnectionError, ValueError):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"dashboards_screenshots.py: {arguments[0]} did not serve {probe} (exit code {process.poll()})")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def log_runs(logdir):
@@ -165,7 +116,7 @@ def main():
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the page itself WIDTH x HEIGHT
                            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
     try:
-        tensorboard = [command("tensorboard"), "--logdir"]
+        tensorboard = [installed_command("tensorboard"), "--logdir"]
         expected = log_runs(run_logs)
         with served([*tensorboard, str(run_logs)], "/data/runs", lambda runs: expected <= set(runs)) as url:
             # Smoothing off, every point in the charts (the first epochs' too), the filtered charts alone.
@@ -180,7 +131,7 @@ def main():
                 screenshot(driver, f"{url}/#hparams", "validation accuracy", out / "tensorboard_hparams.png",
                            args.settle, click=["PARALLEL COORDINATES VIEW"])
 
-        with served([command("optuna-dashboard"), args.storage], "/api/studies",
+        with served([installed_command("optuna-dashboard"), args.storage], "/api/studies",
                     lambda studies: studies["study_summaries"]) as url:
             studies = {study["study_name"]: study["study_id"] for study in get_json(f"{url}/api/studies")["study_summaries"]}
             name = args.study or max(studies, key=lambda n: len(get_json(f"{url}/api/studies/{studies[n]}")["trials"]))
@@ -193,4 +144,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ServerDidNotStart as error:
+        sys.exit(f"dashboards_screenshots.py: {error}")
