@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 import pytest
 
 from conftest import random_mnist
+from harness.servers import kill_group
 from digits import cli, training
 from digits.config import RunConfig
 from digits.data import Dataset, load_dataset
@@ -62,11 +63,7 @@ def started_sweep(*args, cwd):
     try:
         yield process
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        kill_group(process)
 
 
 def trials_of(storage_path):

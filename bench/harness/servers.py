@@ -1,5 +1,5 @@
 """Local servers for the tests and the benchmarks: started on a free loopback port, waited for,
-and always stopped (TensorBoard, optuna-dashboard)."""
+and always stopped (TensorBoard, optuna-dashboard); stopping a process group."""
 
 from contextlib import contextmanager
 import json
@@ -61,8 +61,13 @@ def served(arguments, probe, ready=lambda answer: True, timeout=120):
                 time.sleep(0.2)
             yield url
         finally:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
+            kill_group(process)
+
+
+def kill_group(process):
+    """Kill a process started with start_new_session=True and everything it started, and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
