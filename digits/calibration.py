@@ -27,14 +27,14 @@ alone takes two seconds to import), so that predict with an export, which has it
 inside (digits.light), starts at once.
 """
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from digits.config import NUM_CLASSES
-from digits.errors import InputError, first_line
+from digits.errors import InputError
+from digits.files import read_json
 from digits.runs import RunFolder
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # far beyond any temperature a trained network needs
@@ -132,10 +132,7 @@ def temperature_of(path):
     run_json = RunFolder(path if path.is_dir() else path.parent).run_json
     if not run_json.is_file():
         return None
-    try:
-        record = json.loads(run_json.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{run_json}: cannot be read as JSON ({first_line(error)})") from None
+    record = read_json(run_json)
     calibration = record.get("calibration") if isinstance(record, dict) else None
     if calibration is None:
         return None

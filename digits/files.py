@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 import secrets
 
+from digits.errors import InputError, first_line
+
 
 @contextmanager
 def atomic_path(path):
@@ -24,6 +26,14 @@ def atomic_path(path):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def read_json(path):
+    """The JSON value in the file `path`; InputError, naming it, if it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot be read as JSON ({first_line(error)})") from None
 
 
 def write_json(path, value):

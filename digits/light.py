@@ -16,7 +16,6 @@ a second, where loading TensorFlow alone takes several.
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from digits.calibration import temperature_of
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
+from digits.files import read_json
 
 EXPORT_FOLDER = "export"  # a run's exports: RUN/export/
 EXPORT_JSON = "export.json"
@@ -47,10 +47,7 @@ def read_record(folder):
     path = Path(folder) / EXPORT_JSON
     if not path.is_file():
         return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot be read as JSON ({first_line(error)})") from None
+    record = read_json(path)
     if not isinstance(record, dict) or not isinstance(record.get("formats"), dict):
         raise InputError(f"{path}: not an export record (no \"formats\"); export again with export_model.py")
     return record
