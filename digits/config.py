@@ -161,7 +161,7 @@ RECIPES = {
     "modern": {
         "rotation": 10.0, "shift": 0.1, "zoom": 0.1, "shear": 10.0, "stroke": 0.5,
         "schedule": "cosine", "warmup_epochs": 1.0, "learning_rate": 0.002, "label_smoothing": 0.1,
-        "batch_norm": True, "epochs": 20, "validation_split": 0.1,
+        "batch_norm": True, "epochs": 15, "validation_split": 0.1,
     },
     "fast": {
         "filters": (32, 32, 32), "batch_norm": True, "batch_size": 256, "schedule": "cosine",

@@ -15,7 +15,7 @@ from digits.config import RECIPES, RunConfig, recipe
 from digits.data import Dataset, to_inputs, to_one_hot
 from digits.errors import InputError
 from digits.model import build_cnn, layer_table, learning_rate_schedule, peak_learning_rate
-from digits.sweeps.experiments import INGREDIENTS, beyond_experiments
+from digits.sweeps.experiments import BATCH_NORM_TRADE, INGREDIENTS, beyond_experiments, trade_name
 from digits.sweeps.report import point_label
 import train_cnn
 
@@ -201,11 +201,17 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     named = dict(zip(experiment.point_names, experiment.points))
     modern = {name: value for name, value in RECIPES["modern"].items() if name != "validation_split"}
     assert named["report"] == {} and named["modern"] == modern
-    ingredients = [named[name] for name in experiment.point_names[1:-2]]
-    assert len(ingredients) == len(INGREDIENTS)
-    # Together the ingredients are the modern recipe, each setting in exactly one.
-    assert sorted(name for point in ingredients for name in point) == sorted(modern)
+    assert named["batch norm"] == {"batch_norm": True} and named["30 epochs"] == {"epochs": 30}
+    ingredients = [named[name] for name in INGREDIENTS]
     assert all(point.items() <= modern.items() for point in ingredients)
+    # The ingredients and one side of the batch-norm trade make the modern recipe, each setting in one.
+    own_side = {"batch_norm": modern["batch_norm"], "epochs": modern["epochs"]}
+    assert own_side in BATCH_NORM_TRADE
+    assert sorted([name for point in ingredients for name in point] + list(own_side)) == sorted(modern)
+    # The other side differs from modern in those two settings only.
+    other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
+    assert named[trade_name(other_side)] == {**modern, **other_side}
+    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 9
 
 
 def test_a_stored_point_reads_back_under_its_name_even_with_lists_for_tuples():
