@@ -134,8 +134,7 @@ def beyond_experiments():
     named += [("batch norm", {"batch_norm": True}), (f"{longest} epochs", {"epochs": longest})]
     named += [("modern", modern), (trade_name(other_side), {**modern, **other_side}), ("fast", settings("fast"))]
     recipe = Experiment(
-        "recipe", "each ingredient of the modern recipe alone over the report's recipe, the modern recipe "
-        "either side of the batch-norm trade, and the fast recipe",
+        "recipe", "each modern ingredient alone over the report's recipe, then the modern and fast recipes",
         tuple(point for _, point in named), figure=RECIPE, point_names=tuple(name for name, _ in named))
     return {recipe.name: recipe}
 
