@@ -1,10 +1,10 @@
 """Sweep the report's hyperparameters overnight, then rebuild its tables and figures in seconds.
 
-    python sweep_hparams.py optimizer                                   # the report's Table 1
-    python sweep_hparams.py all --seeds 3                               # every experiment, 3 seeds each
-    python sweep_hparams.py recipe --seeds 3                            # beyond the report
+    python sweep_hparams.py optimizer                                       # the report's Table 1
+    python sweep_hparams.py all --seeds 3                                   # every experiment, 3 seeds each
+    python sweep_hparams.py recipe --seeds 3 --keep-models models/sweeps    # beyond the report, keeping each model
     python sweep_hparams.py custom --grid "dropout=0.1,0.3 batch_size=32,128"
-    python sweep_hparams.py report                                      # tables and figures, no training
+    python sweep_hparams.py report                                          # tables and figures, no training
 
 Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64,
 15 epochs): dropout (with SGD, Figure 4), optimizer (Table 1), epochs (one long run tested
@@ -70,6 +70,12 @@ def build_parser():
         "--validation-split", type=validation_fraction, metavar="FRACTION",
         help="hold out this last fraction of the training images in every run; the study optimizes the accuracy "
         f"on it, so settings are chosen without the test set (default: {SWEEP_VALIDATION_SPLIT})",
+    )
+    sweep.add_argument(
+        "--keep-models", metavar="DIR",
+        help="also keep the model of every run this command completes, as a run folder DIR/<study>/<point>-seed<N> "
+        "(e.g. models/sweeps/recipe/modern-seed1) that evaluate.py, predict and the draw page read, one or several "
+        "as an ensemble (default: models are not kept; runs completed earlier are not trained again)",
     )
     cli.add_recipe_arguments(parser, presets=False)
     cli.add_speed_arguments(parser, "TensorFlow threads per worker (default: the cores shared out among the workers)")
@@ -155,7 +161,7 @@ def run_experiment(storage, args, experiment, grid, name, dataset):
     )
     try:
         sweep = workers.Sweep(args.storage, name, experiment, tuple(grid), threads, args.tensorboard,
-                              str(storages.default_out(args.storage) / "checkpoints"))
+                              str(storages.default_out(args.storage) / "checkpoints"), args.keep_models)
         after = workers.run_sweep(sweep, count)
     except KeyboardInterrupt:
         print("\nStopped. Finished runs are saved; run the same command again to continue.")
@@ -187,6 +193,8 @@ def write_tensorboard(storage, logdir):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.keep_models and (args.experiment == "report" or args.report_only):
+        raise InputError("--keep-models keeps the models a sweep trains; 'report' and --report-only train nothing")
 
     # Optuna, the sweep engine and the figures load only now, so that --help answers at once.
     from digits.sweeps.storage import DEFAULT_STORAGE, REPRODUCTION_STORAGE, default_out, open_storage

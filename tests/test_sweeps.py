@@ -25,7 +25,7 @@ from digits.data import Dataset, load_dataset
 from digits.errors import InputError
 from digits.sweeps import claims, report, workers
 from digits.sweeps.experiments import (
-    SWEEP_BASE, SWEEP_VALIDATION_SPLIT, custom_experiment, report_experiments, runs, study_name,
+    SWEEP_BASE, SWEEP_VALIDATION_SPLIT, beyond_experiments, custom_experiment, report_experiments, runs, study_name,
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
 from digits.sweeps.keys import data_of, key, keyed_runs
@@ -314,6 +314,41 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
     assert study.best_trial.number == trial.number
 
 
+def test_keep_models_saves_each_completed_run_as_a_run_folder_that_reads_as_its_trial(tmp_path, digits_npz):
+    import keras
+
+    from digits.data import to_inputs
+    from digits.files import read_json
+    from digits.runs import RunFolder
+
+    storage_path = str(tmp_path / "sweeps.log")
+    experiment = custom_experiment(grid_from_text("dropout=0.2"))
+    dataset = load_dataset(str(digits_npz), 300)
+    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=2), dataset)
+    study = load_or_create_study(open_storage(storage_path), "kept (limit=300)")
+    register_grid(study, experiment, grid, dataset)
+    workers.run_worker(workers.Sweep(storage_path, "kept (limit=300)", experiment, tuple(grid),
+                                     keep_models=str(tmp_path / "models")))
+
+    trials = study.get_trials()
+    assert len(trials) == 2
+    for trial in trials:
+        run = RunFolder(tmp_path / "models" / "kept-limit-300" / f"dropout-0-2-seed{trial.user_attrs['point']['seed']}")
+        record = read_json(run.run_json)
+        assert record["config"] == trial.user_attrs["config"] and record["test"] == trial.user_attrs["test"]
+        model = keras.saving.load_model(run.model_keras)
+        predicted = model.predict(to_inputs(dataset.test_images), verbose=0).argmax(axis=1)
+        assert np.mean(predicted == dataset.test_labels) == pytest.approx(record["test"]["accuracy"], abs=1e-6)
+
+
+def test_a_kept_model_of_a_named_point_is_named_for_it():
+    recipe = beyond_experiments()["recipe"]
+    sweep = workers.Sweep(None, "recipe", recipe, (), keep_models="models/sweeps")
+    modern = recipe.points[recipe.point_names.index("modern")]
+    assert workers.kept_run(sweep, modern, 4).path == Path("models/sweeps/recipe/modern-seed4")
+    assert workers.kept_run(replace(sweep, keep_models=None), modern, 4) is None
+
+
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
     args = ("custom", "--grid", "dropout=0,0.2,0.4", "--epochs", 30, "--limit", 500, "--data", digits_npz, "--workers", 1)
     storage_path = tmp_path / SWEEPS / "sweeps.log"
@@ -471,6 +506,8 @@ def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_
     (["report", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
     (["report", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
     (["optimizer", "--data", "nowhere.npz", "--epochs", "1"], "nowhere.npz: no such file or folder"),
+    (["report", "--keep-models", "models"], "--keep-models keeps the models a sweep trains; 'report' and"),
+    (["optimizer", "--report-only", "--keep-models", "models"], "'report' and --report-only train nothing"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = sweep_hparams(*args, cwd=tmp_path)

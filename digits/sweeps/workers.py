@@ -28,7 +28,7 @@ from digits.runs import RunFolder
 from digits.sweeps.claims import (
     TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
 )
-from digits.sweeps.experiments import Experiment
+from digits.sweeps.experiments import Experiment, slug
 from digits.sweeps.storage import open_storage
 from digits.tensorboard import write_trial
 
@@ -46,6 +46,7 @@ class Sweep:
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
     tensorboard: str | None = None  # folder for the trials' TensorBoard logs; None: none
     checkpoints: str | None = None  # folder for the running trials' checkpoints (checkpoint_of); None: none
+    keep_models: str | None = None  # folder to keep each completed run's model in (kept_run); None: not kept
 
     def points(self):
         """key -> (config, the point's own settings)."""
@@ -74,7 +75,9 @@ def run_worker(sweep, workers=1):
         trial = claim(study, storage, trial_key, config, point)
         if trial is None:
             continue
-        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch, checkpoint_of(sweep, trial_key))
+        kept = kept_run(sweep, point, config.seed)
+        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch,
+                           checkpoint_of(sweep, trial_key), kept)
         if record is not None:
             if sweep.tensorboard:
                 write_trial(sweep.tensorboard, sweep.study_name, trial)
@@ -93,14 +96,25 @@ def checkpoint_of(sweep, trial_key):
     return RunFolder(Path(sweep.checkpoints) / hashlib.sha256(trial_key.encode()).hexdigest()[:16])
 
 
+def kept_run(sweep, point, seed):
+    """The run folder a completed trial's model is kept in with --keep-models, or None:
+    DIR/<study>/<point>-seed<N>, e.g. models/sweeps/recipe/modern-seed1, for evaluate.py,
+    predict and ensembles."""
+    if sweep.keep_models is None:
+        return None
+    name = sweep.experiment.point_name(point) or " ".join(f"{k}={v}" for k, v in sorted(point.items())) or "baseline"
+    return RunFolder(Path(sweep.keep_models) / slug(sweep.study_name) / f"{slug(name)}-seed{seed}")
+
+
 def resumable(sweep, keys):
     """The keys among `keys` whose trials were stopped midway here: claimed before any other."""
     return [trial_key for trial_key in keys if (run := checkpoint_of(sweep, trial_key)) and run.finished_epochs()]
 
 
 def train_trial(config, dataset, test_each_epoch, run=None):
-    """Train and test one config: the run record a trial stores, the same as a run folder's run.json.
-    With `run` (checkpoint_of's), it checkpoints every epoch there and resumes what a stopped trial left."""
+    """Train and test one config: its digits.training result, whose record() a trial stores (the same
+    as a run folder's run.json). With `run` (checkpoint_of's), it checkpoints every epoch there and
+    resumes what a stopped trial left."""
     import keras
 
     from digits import training
@@ -109,7 +123,7 @@ def train_trial(config, dataset, test_each_epoch, run=None):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # a new model per trial retraces; that is expected
     if run is not None:
         run.start(config, resume=run.is_interrupted() and run.interrupted_config() == config)
-    return training.train(config, dataset, run=run, test_each_epoch=test_each_epoch, verbose=False).record()
+    return training.train(config, dataset, run=run, test_each_epoch=test_each_epoch, verbose=False)
 
 
 def objective(record):
@@ -119,12 +133,13 @@ def objective(record):
     return accuracy if math.isfinite(accuracy) else 0.0
 
 
-def run_trial(study, trial, config, dataset, test_each_epoch, run=None):
+def run_trial(study, trial, config, dataset, test_each_epoch, run=None, kept=None):
     """Train a claimed point and complete its trial; None if it ended otherwise (error, lost claim).
-    A stopped trial keeps its checkpoint in `run` to resume from; a finished or failed one drops it."""
+    A stopped trial keeps its checkpoint in `run` to resume from; a finished or failed one drops it.
+    A completed trial's model is saved in the run folder `kept`, if given."""
     try:
         with Heartbeat(trial):
-            record = train_trial(config, dataset, test_each_epoch, run)
+            result = train_trial(config, dataset, test_each_epoch, run)
     except KeyboardInterrupt:
         ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
         withdraw(study, trial, "interrupted", True)
@@ -134,6 +149,7 @@ def run_trial(study, trial, config, dataset, test_each_epoch, run=None):
         withdraw(study, trial, "error", f"{type(error).__name__}: {first_line(error)}")
         print(f"trial {trial.number} failed: {type(error).__name__}: {first_line(error)}", flush=True)
         return None
+    record = result.record()
     try:
         if withdrawn_for_duplicate(study, trial, trial.user_attrs["key"]):
             return None
@@ -144,6 +160,8 @@ def run_trial(study, trial, config, dataset, test_each_epoch, run=None):
         return None  # marked dead while it trained (e.g. the machine slept): the point went to another
     finally:
         remove(run)
+    if kept is not None:
+        kept.save(result.model, record)
     return record
 
 
