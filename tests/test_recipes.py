@@ -143,6 +143,21 @@ def test_the_pipeline_augments_training_batches_the_same_way_per_seed_and_never_
         np.testing.assert_array_equal(labels.numpy(), plain_labels.numpy())
 
 
+def test_the_variations_do_not_depend_on_how_many_batches_are_augmented_at_once(inputs, monkeypatch):
+    x, y = inputs
+    config = RunConfig(**{**AUGMENTED.to_dict(), "batch_size": 32})
+
+    def images_with(cores):
+        monkeypatch.setattr(training.hardware, "usable_cores", lambda: cores)
+        batches, _ = training.input_pipeline(x, y, config)
+        return [images.numpy() for _ in range(2) for images, _ in batches]  # two epochs
+
+    one, four = images_with(1), images_with(4)
+    assert len(one) == len(four) == 16
+    for a, b in zip(one, four, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # The learning-rate schedule, label smoothing, batch normalization --------------------------
 
 
