@@ -216,7 +216,7 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     named = dict(zip(experiment.point_names, experiment.points))
     modern = {name: value for name, value in RECIPES["modern"].items() if name != "validation_split"}
     assert named["report"] == {} and named["modern"] == modern
-    assert named["batch norm"] == {"batch_norm": True} and named["30 epochs"] == {"epochs": 30}
+    assert named["batch norm"] == {"batch_norm": True} and named["25 epochs"] == {"epochs": 25}
     ingredients = [named[name] for name in INGREDIENTS]
     assert all(point.items() <= modern.items() for point in ingredients)
     # The ingredients and one side of the batch-norm trade make the modern recipe, each setting in one.
