@@ -283,6 +283,19 @@ def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
     assert record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
 
 
+def swept_in_process(tmp_path, digits_npz, seeds, keep_models=None):
+    """A 2-epoch dropout=0.2 grid on 300 digits, swept by one worker in this process: (study, grid, dataset)."""
+    storage_path = str(tmp_path / "sweeps.log")
+    experiment = custom_experiment(grid_from_text("dropout=0.2"))
+    dataset = load_dataset(str(digits_npz), 300)
+    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=seeds),
+                      dataset)
+    study = load_or_create_study(open_storage(storage_path), "one trial")
+    register_grid(study, experiment, grid, dataset)
+    workers.run_worker(workers.Sweep(storage_path, "one trial", experiment, tuple(grid), keep_models=keep_models))
+    return study, grid, dataset
+
+
 def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accuracy(tmp_path, digits_npz,
                                                                                    monkeypatch):
     calls = []
@@ -294,13 +307,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
         return result
 
     monkeypatch.setattr(training, "train", spy)
-    storage_path = str(tmp_path / "sweeps.log")
-    experiment = custom_experiment(grid_from_text("dropout=0.2"))
-    dataset = load_dataset(str(digits_npz), 300)
-    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=1), dataset)
-    study = load_or_create_study(open_storage(storage_path), "one trial")
-    register_grid(study, experiment, grid, dataset)
-    workers.run_worker(workers.Sweep(storage_path, "one trial", experiment, tuple(grid)))
+    study, grid, _ = swept_in_process(tmp_path, digits_npz, seeds=1)
 
     (trial,) = study.get_trials()
     ((config, options, record_keys),) = calls
@@ -321,19 +328,12 @@ def test_keep_models_saves_each_completed_run_as_a_run_folder_that_reads_as_its_
     from digits.files import read_json
     from digits.runs import RunFolder
 
-    storage_path = str(tmp_path / "sweeps.log")
-    experiment = custom_experiment(grid_from_text("dropout=0.2"))
-    dataset = load_dataset(str(digits_npz), 300)
-    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=2), dataset)
-    study = load_or_create_study(open_storage(storage_path), "kept (limit=300)")
-    register_grid(study, experiment, grid, dataset)
-    workers.run_worker(workers.Sweep(storage_path, "kept (limit=300)", experiment, tuple(grid),
-                                     keep_models=str(tmp_path / "models")))
+    study, _, dataset = swept_in_process(tmp_path, digits_npz, seeds=2, keep_models=str(tmp_path / "models"))
 
     trials = study.get_trials()
     assert len(trials) == 2
     for trial in trials:
-        run = RunFolder(tmp_path / "models" / "kept-limit-300" / f"dropout-0-2-seed{trial.user_attrs['point']['seed']}")
+        run = RunFolder(tmp_path / "models" / "one-trial" / f"dropout-0-2-seed{trial.user_attrs['point']['seed']}")
         record = read_json(run.run_json)
         assert record["config"] == trial.user_attrs["config"] and record["test"] == trial.user_attrs["test"]
         model = keras.saving.load_model(run.model_keras)
