@@ -48,7 +48,7 @@ from digits import cli, hardware
 from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig, recipe
 from digits.data import Dataset, describe_source, load_mnist, to_inputs, to_one_hot
 from digits.files import write_json
-from digits.sweeps.experiments import BATCH_NORM_TRADE, INGREDIENTS, trade_name
+from digits.sweeps.experiments import INGREDIENTS, other_side_of_the_trade, trade_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +198,7 @@ def recipe_ways(config, images):
     of its full run) pairs. The ways are timed on every image: no validation slice is held out of an epoch."""
     modern = recipe("modern", config)
     augmentation = {name: getattr(modern, name) for name in INGREDIENTS["augmentation"]}
-    other_side = next(side for side in BATCH_NORM_TRADE if side["batch_norm"] != modern.batch_norm)
+    other_side = other_side_of_the_trade(modern.batch_norm)
     runs = {
         "report's recipe": config,
         "report's recipe + augmentation": replace(config, **augmentation),
@@ -227,9 +227,10 @@ def recipe_table(ways, training_images):
     print_table(["recipe", "images/s", "vs report", "epochs x images", "per run"], rows)
     cost = 1 - figures["report's recipe + augmentation"]["vs_report"]
     report_seconds = figures["report's recipe"]["seconds_per_run"]
-    modern, other = (figures[way.name]["seconds_per_run"] / report_seconds for way, _ in ways[2:4])
+    other_name = ways[3][0].name  # recipe_ways's order: report, + augmentation, modern, the trade's other side, fast
+    modern, other = (figures[name]["seconds_per_run"] / report_seconds for name in ("modern recipe", other_name))
     print(f"Augmentation costs {cost:.0%} of the throughput; a modern run takes {modern:.2f}x a report run, "
-          f"{ways[3][0].name} {other:.2f}x.\n")
+          f"{other_name} {other:.2f}x.\n")
     return {"ways": figures, "augmentation_cost": round(cost, 3), "modern_run_vs_report": round(modern, 3),
             "other_side_of_the_trade_vs_report": round(other, 3)}
 
