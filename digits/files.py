@@ -15,11 +15,14 @@ def atomic_path(path):
 
     The rename is atomic on one file system, so readers see the old file or the new
     one, never a part. On an exception (Ctrl-C included) the temporary file is removed.
-    The suffix is kept because Keras and Matplotlib pick the format from it.
+    The suffixes are kept because Keras and Matplotlib pick the format from them
+    (Keras's save_weights wants a name ending in .weights.h5).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{path.suffix}")
+    suffixes = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffixes)]
+    temporary = path.with_name(f".{stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{suffixes}")
     try:
         yield temporary
         os.replace(temporary, path)

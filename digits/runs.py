@@ -8,9 +8,10 @@ A finished run folder (default models/cnn/) holds:
     curves.png      accuracy and loss per epoch
     figures/        the report's figures of this run (train_cnn.py, evaluate.py)
 While training it also holds checkpoint/, removed once the run is saved:
-    checkpoint/config.json   the config being trained, so --resume can check it
-    checkpoint/history.json  the logs of every finished epoch
-    checkpoint/backup/       weights, optimizer state and epoch (Keras BackupAndRestore)
+    checkpoint/config.json                the config being trained, so --resume can check it
+    checkpoint/state.json                 after the last finished epoch: its number, the logs of
+                                          every epoch so far, the dropout layers' random state
+    checkpoint/after-epoch-N.weights.h5   the weights and optimizer state state.json names
 Every file is written to a temporary name and renamed, so a crash leaves the
 previous version or the new one, never half of one.
 """
@@ -19,7 +20,6 @@ from contextlib import contextmanager
 import csv
 from datetime import datetime, timezone
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -30,7 +30,7 @@ import sys
 from digits import hardware
 from digits.config import RunConfig, load_config
 from digits.errors import InputError
-from digits.files import atomic_path, write_json, write_text
+from digits.files import atomic_path, read_json, write_json, write_text
 
 
 class RunFolder:
@@ -44,8 +44,7 @@ class RunFolder:
         self.figures = self.path / "figures"
         self.checkpoint = self.path / "checkpoint"
         self.checkpoint_config = self.checkpoint / "config.json"
-        self.checkpoint_history = self.checkpoint / "history.json"
-        self.backup = self.checkpoint / "backup"
+        self.checkpoint_state = self.checkpoint / "state.json"
 
     def model_file(self):
         """Its model.keras, else its model.h5, else None."""
@@ -66,12 +65,37 @@ class RunFolder:
 
     def checkpoint_epochs(self):
         """{epoch number: its logs} of the epochs finished so far; empty for a run not started."""
-        if not self.checkpoint_history.is_file():
-            return {}
-        return {int(number): logs for number, logs in json.loads(self.checkpoint_history.read_text()).items()}
+        state = self.last_checkpoint()
+        return {int(number): logs for number, logs in state["history"].items()} if state else {}
 
-    def save_checkpoint_epochs(self, epochs):
-        write_json(self.checkpoint_history, {str(number): logs for number, logs in sorted(epochs.items())})
+    def last_checkpoint(self):
+        """The state after the last finished epoch, as save_checkpoint wrote it, or None."""
+        return read_json(self.checkpoint_state) if self.checkpoint_state.is_file() else None
+
+    def checkpoint_weights(self, epoch):
+        return self.checkpoint / f"after-epoch-{epoch}.weights.h5"
+
+    def save_checkpoint(self, model, epochs, seed_states):
+        """Checkpoint the training state after the last of `epochs` ({number: logs}).
+
+        The weights (with the optimizer's state) go to a file of their own, then state.json,
+        which names them, replaces the last one in a single rename, then the older weights
+        go: a stop at any moment, kill -9 included, leaves the state after the previous
+        epoch or after this one, whole, with the history of exactly the epochs it holds.
+        """
+        epoch = max(epochs)
+        weights = self.checkpoint_weights(epoch)
+        with atomic_path(weights) as temporary:
+            model.save_weights(temporary)
+        write_json(self.checkpoint_state, {
+            "epoch": epoch,
+            "weights": weights.name,
+            "seed_states": seed_states,
+            "history": {str(number): logs for number, logs in sorted(epochs.items())},
+        })
+        for older in self.checkpoint.glob("after-epoch-*.weights.h5"):
+            if older != weights:
+                older.unlink()
 
     def refuse_to_replace(self, overwrite):
         """A finished run is replaced only when asked: InputError unless `overwrite`."""

@@ -126,22 +126,14 @@ class EpochLogger(keras.callbacks.TensorBoard):
 
 
 class HistoryRecorder(keras.callbacks.Callback):
-    """Keep every epoch's logs; with a run folder, also write them into its checkpoint after each
-    epoch, so that a resumed run's history includes the epochs it finished before it stopped.
-
-    An epoch cut off between its record and its backup is trained again on resume and
-    recorded again; the later record wins.
-    """
+    """Keep every epoch's logs, starting from those of the epochs a resumed run finished before it stopped."""
 
     def __init__(self, run=None):
         super().__init__()
-        self.run = run
         self.epochs = run.checkpoint_epochs() if run is not None else {}
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs[epoch + 1] = {name: float(value) for name, value in logs.items()}
-        if self.run is not None:
-            self.run.save_checkpoint_epochs(self.epochs)
 
     def history(self):
         """{"epoch": [1, 2, ...], metric: [...], ...}: lists by metric, the metrics sorted."""
@@ -156,21 +148,73 @@ class HistoryRecorder(keras.callbacks.Callback):
 def fit(model, config, x_train, y_train, run=None, extra_callbacks=(), verbose=True):
     """Train `model` as `config` says; with a run folder, checkpoint into it after every epoch.
 
-    If the run folder holds an interrupted run, BackupAndRestore restores its weights,
-    optimizer state and epoch, and training goes on from there. `extra_callbacks` run
-    before the history is recorded, so what they add to the logs is kept. Returns the
-    history of every epoch, resumed ones included, as lists by metric.
+    If the run folder holds an interrupted run, training goes on from its last finished
+    epoch as if it had never stopped (resume). `extra_callbacks` run before the history is
+    recorded, so what they add to the logs is kept. Returns the history of every epoch,
+    resumed ones included, as lists by metric.
     """
+    batches, validation = input_pipeline(x_train, y_train, config)
+    first_epoch = resume(model, batches, run) if run is not None else 0
     recorder = HistoryRecorder(run)
     callbacks = [EpochTimer(), *extra_callbacks, recorder]
     if run is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True, delete_checkpoint=False))
+        callbacks.append(EpochCheckpoint(run, recorder))
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if verbose:
         callbacks.append(EpochLine(config.epochs))  # last: an epoch printed is an epoch saved
-    batches, validation = input_pipeline(x_train, y_train, config)
-    model.fit(batches, epochs=config.epochs, validation_data=validation, shuffle=False, callbacks=callbacks, verbose=0)
+    model.fit(batches, epochs=config.epochs, initial_epoch=first_epoch, validation_data=validation, shuffle=False,
+              callbacks=callbacks, verbose=0)
     return recorder.history()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, checkpoint the run into its folder: weights, optimizer state, the history
+    so far and the dropout layers' random state, all or nothing (RunFolder.save_checkpoint)."""
+
+    def __init__(self, run, recorder):
+        super().__init__()
+        self.run, self.recorder = run, recorder
+
+    def on_epoch_end(self, epoch, logs=None):
+        seed_states = [generator.state.numpy().tolist() for generator in seed_generators(self.model)]
+        self.run.save_checkpoint(self.model, self.recorder.epochs, seed_states)
+
+
+# Iterators keras.Model.fit makes of a dataset of known length per epoch: one to train on, and one
+# made at the epoch's end that the next epoch replaces (keras/src/trainers/epoch_iterator.py, Keras 3).
+KERAS_ITERATORS_PER_EPOCH = 2
+
+
+def resume(model, batches, run):
+    """Bring an interrupted run's state back from its checkpoint; the epoch to go on from (0 if none).
+
+    The weights and the optimizer's state come from the checkpoint, and so does the rest of
+    the randomness, so that the resumed run is the very run it would have been without the
+    stop, to the bit (tests/test_training.py): each dropout layer's seed generator gets its
+    saved state, and the training batches are moved on to where the stop left them. tf.data
+    draws a new shuffle order (and new augmentation draws) for every iterator made of the
+    dataset, so making and dropping the iterators the finished epochs made does that.
+    """
+    state = run.last_checkpoint()
+    if state is None:
+        return 0
+    weights = run.checkpoint / state["weights"]
+    if not weights.is_file():
+        raise InputError(f"{run.checkpoint}: {state['weights']} is missing; start the run afresh")
+    if not model.optimizer.built:  # its variables must exist to be loaded into
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(weights)
+    for generator, seed_state in zip(seed_generators(model), state["seed_states"], strict=True):
+        generator.state.assign(seed_state)
+    for _ in range(KERAS_ITERATORS_PER_EPOCH * state["epoch"]):
+        iter(batches)
+    return state["epoch"]
+
+
+def seed_generators(model):
+    """The keras.random.SeedGenerator of each layer that draws while training (the dropout layers)."""
+    return [value for layer in model.layers for value in vars(layer).values()
+            if isinstance(value, keras.random.SeedGenerator)]
 
 
 @dataclass

@@ -26,3 +26,10 @@ def test_titles_name_a_folder_relative_to_the_working_folder_or_by_its_last_two_
     assert short_path("drawn/validation") == "drawn/validation"
     elsewhere = tmp_path.parent / "runs-1234" / "drawn" / "validation"
     assert short_path(elsewhere) == "drawn/validation"
+
+
+def test_the_temporary_file_keeps_every_suffix_for_the_writers_that_pick_a_format_by_name(tmp_path):
+    with atomic_path(tmp_path / "after-epoch-3.weights.h5") as temporary:
+        assert temporary.name.endswith(".weights.h5") and temporary.parent == tmp_path
+        temporary.write_text("weights")
+    assert [p.name for p in tmp_path.iterdir()] == ["after-epoch-3.weights.h5"]

@@ -119,7 +119,7 @@ def test_ctrl_c_then_kill_then_resume_completes_every_epoch_once(tmp_path, digit
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
     assert "add --resume to continue" in process.stdout.read()
-    assert (run / "checkpoint" / "backup").is_dir() and not (run / "run.json").exists()
+    assert (run / "checkpoint" / "state.json").is_file() and not (run / "run.json").exists()
 
     changed = train_cnn("--resume", "--out", "run", "--epochs", 5, cwd=tmp_path)
     assert changed.returncode == 2 and "other settings (epochs 12 -> 5)" in changed.stderr

@@ -1,6 +1,9 @@
 """Training for real on scikit-learn's digits through the one training path: it learns, it repeats
 itself, it stops on NaN."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from conftest import sklearn_digits_as_mnist
@@ -42,6 +45,19 @@ def test_same_seed_same_history(digits, tmp_path):
     for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert first[metric] == second[metric]
     assert first["loss"] != other_seed["loss"]
+
+
+def test_a_stopped_and_resumed_run_ends_with_the_weights_of_one_never_stopped(digits, tmp_path):
+    """Shuffle order, augmentation draws and dropout draws all carry on where the stop left them."""
+    config = RunConfig(epochs=3, seed=7, validation_split=0.2, rotation=10, shift=0.1, stroke=0.5)
+    straight = train(config, digits, tmp_path / "straight")
+    stopped = RunFolder(tmp_path / "stopped")
+    stopped.start(config, resume=False)
+    training.train(replace(config, epochs=1), digits, run=stopped, verbose=False)  # leaves its checkpoint, as a stop does
+    resumed = training.train(config, digits, run=stopped, verbose=False)
+    assert resumed.history["loss"] == straight.history["loss"]
+    for ours, theirs in zip(resumed.model.get_weights(), straight.model.get_weights(), strict=True):
+        assert np.array_equal(ours, theirs)
 
 
 def test_a_diverging_run_stops_with_a_clear_error_and_no_checkpoint(digits, tmp_path):
