@@ -52,6 +52,33 @@ def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
     assert all(set(history) >= {"test_accuracy", "test_loss"} for history in epochs)
 
 
+def markdown_tables(text):
+    """Every Markdown table in `text`, as lists of rows of cells, the header row first."""
+    tables, table = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            if not line.startswith("|---"):
+                table.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif table:
+            tables.append(table)
+            table = []
+    return tables
+
+
+def test_the_learning_rate_report_has_a_table_of_optimizer_against_rate(every_experiment):
+    result = sweep_hparams("report", "--storage", SWEEPS / "sweeps.log", "--out", "grid", cwd=every_experiment)
+    assert result.returncode == 0, result.stderr
+    long, grid = markdown_tables((every_experiment / "grid" / "learning-rate-epochs-2-limit-64.md").read_text())
+    assert grid[0] == ["optimizer", "0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"]
+    assert [row[0] for row in grid[1:]] == ["sgd", "rmsprop", "adam"]
+    test = long[0].index("test accuracy (%)")
+    from_long_table = {(row[0], row[1]): row[test] for row in long[1:]}
+    for row in grid[1:]:
+        for rate, cell in zip(grid[0][1:], row[1:]):
+            assert cell == from_long_table.get((row[0], rate), "-")  # a rate outside its optimizer's grid reads '-'
+    assert grid[1][1:3] == ["-", "-"] and grid[2][-2:] == ["-", "-"] and len(from_long_table) == 21
+
+
 def trials_of_study(folder, name):
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / SWEEPS / "sweeps.log")))
     study = optuna.load_study(study_name=name, storage=storage)

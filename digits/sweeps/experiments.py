@@ -54,6 +54,7 @@ class Experiment:
     test_each_epoch: bool = False  # record test loss and accuracy after every epoch
     reference: Reference | None = None  # the report's own numbers for these points
     point_names: tuple | None = None  # a name for each point, shown in place of its settings
+    grid: tuple | None = None  # (row setting, column setting): also a two-way table of test accuracy
 
     def point_name(self, settings):
         """The name of the point with these settings (as stored: tuples read back as lists); None for an
@@ -98,7 +99,7 @@ def report_experiments(max_epochs=50):
         Experiment("learning_rate", "learning rate per optimizer on a log grid (the report's section 5.3)",
                    tuple({"optimizer": optimizer, "learning_rate": rate}
                          for optimizer, rates in LEARNING_RATES.items() for rate in rates),
-                   figure=LEARNING_RATE),
+                   figure=LEARNING_RATE, grid=("optimizer", "learning_rate")),
     ]
     return {experiment.name: experiment for experiment in experiments}
 

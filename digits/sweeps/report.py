@@ -180,6 +180,21 @@ def table_rows(results):
     return header, rows
 
 
+def grid_table(results, part="test"):
+    """Header and rows of a two-way table of `part` accuracy (mean ± std over seeds): one row per
+    value of the experiment's first grid setting, one column per value of its second, in grid
+    order; a cell the grid lacks reads '-', one with no run yet stays empty."""
+    row_name, column_name = results.experiment.grid
+    row_values = list(dict.fromkeys(point[row_name] for point in results.experiment.points))
+    column_values = sorted({point[column_name] for point in results.experiment.points})
+    cells = {(point[row_name], point[column_name]): "" for point in results.experiment.points}
+    cells.update({(point.settings[row_name], point.settings[column_name]): mean_std(point.values(part))
+                  for point in results.points})
+    header = [row_name] + [format_setting(value) for value in column_values]
+    rows = [[format_setting(row)] + [cells.get((row, column), "-") for column in column_values] for row in row_values]
+    return header, rows
+
+
 def point_label(experiment, point):
     """A point's name in its experiment, else its settings (runs of a recipe since changed)."""
     return experiment.point_name(point.settings) or " ".join(
@@ -300,6 +315,10 @@ def write_study_report(results, out, file_name):
     title = f"{results.name}: {description}" if description else results.name
     markdown = f"## {title}\n\n" + "\n".join(f"- {line}" for line in [f"data: {results.data}", *status_lines(results)])
     markdown += "\n\n" + (markdown_table(header, rows) if rows else "No completed runs yet.\n")
+    if rows and results.experiment.grid:
+        row_name, column_name = results.experiment.grid
+        markdown += (f"\nTest accuracy (%), mean ± std over seeds, by {row_name} (rows) and {column_name} (columns):"
+                     f"\n\n" + markdown_table(*grid_table(results)))
     base = Path(out) / file_name
     write_text(base.with_suffix(".md"), markdown)
     write_text(base.with_suffix(".csv"), csv_table(header, rows))
