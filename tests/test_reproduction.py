@@ -168,3 +168,17 @@ def test_runs_on_other_data_never_count_for_the_reproduction(rebuilt, mnist):
     for name, keys_ in reproduction_keys(other).items():
         ours, _ = stored_state(storage, name, keys_)
         assert not ours.complete and len(ours.pending) == len(keys_), name
+
+
+def grid_of(text):
+    """The optimizer-against-learning-rate table in `text`: its lines, from its header row to its last row."""
+    match = re.search(r"^\| optimizer \| 0\.0001 \|.*?(?=\n(?!\|))", text, re.M | re.S)
+    assert match, "no table of optimizer against learning rate"
+    return match.group(0)
+
+
+def test_the_learning_rate_table_in_the_reproduction_is_the_storages(rebuilt):
+    ours = grid_of((rebuilt / "out" / "learning-rate.md").read_text())
+    reproduction = (ROOT / "docs" / "REPRODUCTION.md").read_text()
+    assert ours.count("\n") == 4  # the header, its rule, and one row per optimizer
+    assert grid_of(reproduction[reproduction.index("## Section 5.3"):]) == ours
