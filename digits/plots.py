@@ -292,28 +292,43 @@ def save_sweep_axis(x, accuracies, parameter, path, title):
     return save(fig, path)
 
 
-def save_learning_rate_sweep(curves, path, title):
-    """Test (solid), validation (dotted) and train (dashed) accuracy against the learning rate, one
-    colour per optimizer.
+def save_learning_rate_sweep(curves, path, title, close_up_points=2.0):
+    """Accuracy against the learning rate, one colour per optimizer, in two panels: every rate on
+    the full scale (test solid, validation dotted, train dashed), where a rate too high shows as a
+    fall to chance; and a close-up of the top `close_up_points` points below the best test accuracy
+    (test and validation only), where the optimizers' plateaus differ by tenths of a point.
 
     curves: {optimizer: (learning rates ascending, {part: each rate's accuracies (0-1) over its seeds})}.
     """
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    full, close = fig.subplots(1, 2)
+    best = 0.0
     for colour, (optimizer, (rates, accuracies)) in zip(("tab:blue", "tab:orange", "tab:green"), curves.items()):
         for part in ("test", "validation", "train"):
-            if part in accuracies:
-                means, stds = accuracy_bands(accuracies[part])
-                ax.errorbar(rates, means, yerr=stds, color=colour, linestyle=SWEEP_PARTS[part][3], marker="o",
-                            markersize=4, capsize=3, label=f"{optimizer}, {part}")
-    ax.set_xscale("log")
-    ax.set_ylim(bottom=max(0, ax.get_ylim()[0]))
-    ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+            if part not in accuracies:
+                continue
+            means, stds = accuracy_bands(accuracies[part])
+            style = dict(color=colour, linestyle=SWEEP_PARTS[part][3], marker="o", markersize=4, capsize=3,
+                         label=f"{optimizer}, {part}")
+            full.errorbar(rates, means, yerr=stds, **style)
+            if part != "train":
+                close.errorbar(rates, means, yerr=stds, **style)
+            if part == "test":
+                best = max(best, means.max())
+    bottom = max(0.0, np.floor(2 * (best - close_up_points)) / 2)
+    full.set_ylim(bottom=max(0, full.get_ylim()[0]))
+    close.set_ylim(bottom, min(100.0, best + 0.5))
+    full.set_title("every learning rate", fontsize=10)
+    close.set_title(f"close-up of test and validation: the top {close_up_points:g} points (lower ones off the chart)",
+                    fontsize=10)
+    for ax in (full, close):
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("accuracy (%), mean ± std over seeds")
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(*full.get_legend_handles_labels(), loc="outside lower center", fontsize=9, ncols=len(curves))
     every_point = [values for _, accuracies in curves.values() for values in next(iter(accuracies.values()))]
-    ax.set_title(f"{title}\n({seeds_label(every_point)} per point)", fontsize=11)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize=9, ncols=len(curves))
+    fig.suptitle(f"{title}\n({seeds_label(every_point)} per point)", fontsize=11)
     return save(fig, path)
 
 
