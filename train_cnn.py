@@ -100,12 +100,15 @@ def main(argv=None):
     print(f"Data: {len(dataset.train_images):,} training and {len(dataset.test_images):,} test images from {dataset.source}")
     print(f"Config: {json.dumps(config.to_dict())}")
 
-    # TensorFlow loads only now, so that --help and bad arguments answer at once.
-    from digits import hardware, plots, training
+    # TensorFlow loads only now, so that --help and bad arguments answer at once; its threads
+    # are set first, since they cannot change once its runtime has started.
+    from digits import hardware
+
+    hardware.configure_threads(args.threads)
+    from digits import plots, training
     from digits.model import build_cnn
     from digits.tensorboard import run_logs
 
-    hardware.configure_threads(args.threads)
     build_cnn(config).summary()
     print(f"Training on {hardware.describe_device()} in {hardware.precision_policy(config.precision)}.")
     if resuming:

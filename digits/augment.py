@@ -22,8 +22,9 @@ import tensorflow as tf
 from digits.config import IMAGE_SIZE
 
 CENTRE = (IMAGE_SIZE - 1) / 2
-# The 3x3 cross a stroke grows or shrinks by: the pixel and its four neighbours.
-CROSS = tf.constant([[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 0.0, -1.0]])[:, :, None]
+# The 3x3 cross a stroke grows or shrinks by: the pixel and its four neighbours. A plain list:
+# a tensor made on import would start TensorFlow's runtime before a script sets its threads.
+CROSS = [[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 0.0, -1.0]]
 
 
 def augmented(batches, config, parallel_calls):
@@ -64,9 +65,10 @@ def augment(images, config, seed):
 
 def restroked(images, share):
     """Each image's strokes thickened (share > 0) or thinned (share < 0) by |share| of a pixel's growth."""
-    thicker = tf.nn.dilation2d(images, CROSS, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
+    cross = tf.constant(CROSS)[:, :, None]
+    thicker = tf.nn.dilation2d(images, cross, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
                                dilations=[1, 1, 1, 1])
-    thinner = tf.nn.erosion2d(images, CROSS, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
+    thinner = tf.nn.erosion2d(images, cross, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
                               dilations=[1, 1, 1, 1])
     share = share[:, None, None, None]
     return images + tf.where(share > 0, share * (thicker - images), -share * (thinner - images))

@@ -60,6 +60,15 @@ def configure_threads(threads):
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+def threads_per_op():
+    """How many threads TensorFlow gives each op: what configure_threads set, else one per core.
+    Run records keep it because it changes a run's floating-point sums, so the same seed
+    learns bit for bit the same weights only with the same count."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+
+
 def gpu_names():
     import tensorflow as tf
 

@@ -182,6 +182,7 @@ def provenance():
         "platform": platform.platform(),
         "cpu": hardware.cpu_name(),
         "cpu_count": os.cpu_count(),
+        "threads_per_op": hardware.threads_per_op(),
         "device": hardware.describe_device(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

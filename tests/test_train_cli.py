@@ -63,7 +63,8 @@ def test_help_answers_without_importing_tensorflow(tmp_path):
 
 
 def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_npz):
-    result = train_cnn("--data", digits_npz, "--epochs", 2, "--limit", 600, "--validation-split", 0.1, cwd=tmp_path)
+    result = train_cnn("--data", digits_npz, "--epochs", 2, "--limit", 600, "--validation-split", 0.1, "--threads", 1,
+                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Total params: 80,266" in result.stdout
     assert len(re.findall(r"^epoch \d/2 .*val_accuracy", result.stdout, re.MULTILINE)) == 2
@@ -83,6 +84,7 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     assert set(record["history"]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     assert round(100 * record["test"]["accuracy"], 2) == printed
     assert record["train_seconds"] > 0 and record["provenance"]["tensorflow"]
+    assert record["provenance"]["threads_per_op"] == 1  # the same seed repeats its weights only with the same count
     assert (run / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss,seconds,val_accuracy,val_loss"
 
     for figure in ("training_digits.png", "accuracy_per_epoch.png", "loss_per_epoch.png"):
@@ -101,8 +103,8 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     accuracy = np.mean(from_keras.argmax(axis=1) == data["y_test"])
     assert accuracy == pytest.approx(record["test"]["accuracy"], abs=1e-6)
 
-    # The saved config rebuilds the run: same settings, same seed, same history.
-    again = train_cnn("--config", run, "--out", "models/again", cwd=tmp_path)
+    # The saved config rebuilds the run: same settings, same seed, same thread count, same history.
+    again = train_cnn("--config", run, "--out", "models/again", "--threads", 1, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     record_again = json.loads((tmp_path / "models" / "again" / "run.json").read_text())
     assert record_again["config"] == record["config"]
