@@ -260,6 +260,22 @@ def accuracy_bands(per_point):
     return np.array(means), np.array(stds)
 
 
+def accuracy_ranges(per_point):
+    """Mean, in percent, of each point's accuracies over its seeds, and the distances from it down to
+    the lowest seed and up to the highest: the bars of the sweep line charts. Unlike ± std, they
+    stay within what the seeds reached, which matters where one seed of a point collapses to chance."""
+    means, below, above = [], [], []
+    for values in per_point:
+        values = [100 * value for value in values]
+        means.append(np.mean(values))
+        below.append(means[-1] - min(values))
+        above.append(max(values) - means[-1])
+    return np.array(means), np.array([below, above])
+
+
+SEED_RANGE_LABEL = "accuracy (%): mean over seeds,\nbars from the lowest seed to the highest"
+
+
 def seeds_label(per_point):
     """'3 seeds', '1 seed' or '1-3 seeds': how many seeds each point has."""
     counts = sorted({len(values) for values in per_point})
@@ -268,7 +284,7 @@ def seeds_label(per_point):
 
 def save_sweep_axis(x, accuracies, parameter, path, title):
     """Train, validation and test accuracy against one swept setting (the report's Figures 4 and 11),
-    with error bars of one standard deviation over seeds.
+    the mean over seeds with bars from the lowest seed to the highest.
 
     x: the setting's values, ascending; accuracies: {part: each point's accuracies (0-1) over its
     seeds}, for any of "train", "validation" and "test".
@@ -277,15 +293,15 @@ def save_sweep_axis(x, accuracies, parameter, path, title):
     ax = fig.subplots()
     for part, per_point in accuracies.items():
         label, colour, marker, _ = SWEEP_PARTS[part]
-        means, stds = accuracy_bands(per_point)
-        ax.errorbar(x, means, yerr=stds, color=colour, marker=marker, capsize=4, label=f"{label} accuracy")
+        means, ranges = accuracy_ranges(per_point)
+        ax.errorbar(x, means, yerr=ranges, color=colour, marker=marker, capsize=4, label=f"{label} accuracy")
     if parameter == "batch_size":
         ax.set_xscale("log", base=2)
         ax.set_xticks(x, [str(value) for value in x])
     else:
         ax.set_xticks(x)
     ax.set_xlabel(parameter.replace("_", " "))
-    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+    ax.set_ylabel(SEED_RANGE_LABEL)
     ax.set_title(f"{title}\n({seeds_label(next(iter(accuracies.values())))} per point)", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
@@ -307,24 +323,24 @@ def save_learning_rate_sweep(curves, path, title, close_up_points=2.0):
         for part in ("test", "validation", "train"):
             if part not in accuracies:
                 continue
-            means, stds = accuracy_bands(accuracies[part])
+            means, ranges = accuracy_ranges(accuracies[part])
             style = dict(color=colour, linestyle=SWEEP_PARTS[part][3], marker="o", markersize=4, capsize=3,
                          label=f"{optimizer}, {part}")
-            full.errorbar(rates, means, yerr=stds, **style)
+            full.errorbar(rates, means, yerr=ranges, **style)
             if part != "train":
-                close.errorbar(rates, means, yerr=stds, **style)
+                close.errorbar(rates, means, yerr=ranges, **style)
             if part == "test":
                 best = max(best, means.max())
     bottom = max(0.0, np.floor(2 * (best - close_up_points)) / 2)
     full.set_ylim(bottom=max(0, full.get_ylim()[0]))
     close.set_ylim(bottom, min(100.0, best + 0.5))
     full.set_title("every learning rate", fontsize=10)
-    close.set_title(f"close-up of test and validation: the top {close_up_points:g} points (lower ones off the chart)",
+    close.set_title(f"close-up of test and validation: within {close_up_points:g} points of the best test accuracy",
                     fontsize=10)
     for ax in (full, close):
         ax.set_xscale("log")
         ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("accuracy (%), mean ± std over seeds")
+        ax.set_ylabel(SEED_RANGE_LABEL)
         ax.grid(alpha=0.3, which="both")
     fig.legend(*full.get_legend_handles_labels(), loc="outside lower center", fontsize=9, ncols=len(curves))
     every_point = [values for _, accuracies in curves.values() for values in next(iter(accuracies.values()))]

@@ -142,3 +142,14 @@ def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
     assert [line.split(":")[0] for line in readme.splitlines() if line.startswith("## ")] == [
         "## optimizer", "## dropout", "## epochs", "## batch_size", "## learning_rate",  # as the studies were made
         "## The report's claims, against the seeds"]
+
+
+def test_sweep_figure_bars_run_from_the_lowest_seed_to_the_highest():
+    """A point where one seed collapses to chance (the learning-rate sweep's Adam 0.03) gets a bar
+    from that seed to the other, never past 100% as mean ± std would."""
+    from digits.plots import accuracy_ranges
+
+    means, ranges = accuracy_ranges([[0.9536, 0.0980], [0.99, 0.99, 0.99], [0.97]])
+    assert means == pytest.approx([52.58, 99.0, 97.0])
+    assert means - ranges[0] == pytest.approx([9.80, 99.0, 97.0])
+    assert means + ranges[1] == pytest.approx([95.36, 99.0, 97.0])
