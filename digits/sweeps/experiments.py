@@ -111,11 +111,11 @@ INGREDIENTS = {
     "label smoothing": ("label_smoothing",),
     "cosine schedule": ("schedule", "warmup_epochs", "learning_rate"),
 }
-# Batch normalization costs this network 40% of its training speed on a CPU (bench/train_speed.py:
-# 1,028 against 1,575 images/s for the modern recipe with and without it), so within the modern
-# recipe's budget, twice a report run's time, it costs epochs: the recipe experiment weighs 15
-# epochs with it against 25 without (1.60x and 1.75x a report run), and each ingredient alone
-# over the report's recipe; RECIPES["modern"] is to take the side that wins on the validation slice.
+# Batch normalization costs this network 40-55% of its training speed on a CPU (bench/train_speed.py,
+# docs/BEYOND.md), so within the modern recipe's budget, twice a report run's time, it costs
+# epochs: the recipe experiment weighs 15 epochs with it against 25 without, and each ingredient
+# alone over the report's recipe; RECIPES["modern"] takes the side that wins on the validation
+# slice, and the cheaper one on a tie.
 BATCH_NORM_TRADE = ({"batch_norm": True, "epochs": 15}, {"batch_norm": False, "epochs": 25})
 
 
