@@ -7,7 +7,8 @@ four geometric ones are composed into one matrix and applied in one resampling
 resample, and blur a 28x28 digit, four times (bench/train_speed.py measures the cost). The stroke is changed by a
 grey-scale dilation (thicker) or erosion (thinner) with a 3x3 cross, blended with the
 original by the drawn share, so a stroke of 0.5 moves each image up to half a pixel
-either way.
+either way. An elastic distortion, if asked, then bends each digit locally by a smooth
+random displacement field, in a second resampling.
 
 The draws come from stateless random ops seeded by the run's seed and a per-batch number
 from tf.data.Dataset.random, so the same seed augments the same way in every run, however
@@ -22,9 +23,7 @@ import tensorflow as tf
 from digits.config import IMAGE_SIZE
 
 CENTRE = (IMAGE_SIZE - 1) / 2
-# The 3x3 cross a stroke grows or shrinks by: the pixel and its four neighbours. A plain list:
-# a tensor made on import would start TensorFlow's runtime before a script sets its threads.
-CROSS = [[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [-1.0, 0.0, -1.0]]
+ELASTIC_SIGMA = 4  # pixels: how smooth an elastic distortion's displacement field is (Simard et al. used 4)
 
 
 def augmented(batches, config, parallel_calls):
@@ -50,7 +49,7 @@ def augment(images, config, seed):
         return tf.random.stateless_uniform([count], seeds[index], -largest, largest)
 
     if config.stroke:
-        images = restroked(images, uniform(0, config.stroke))
+        images = restroked_compiled(images, uniform(0, config.stroke))
     if config.rotation or config.shift or config.zoom or config.shear:
         transforms = affine_transforms(
             rotation=uniform(1, math.radians(config.rotation)),
@@ -60,18 +59,87 @@ def augment(images, config, seed):
             shift_y=uniform(5, config.shift * IMAGE_SIZE),
         )
         images = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="constant")
+    if config.elastic:
+        noise = tf.random.stateless_uniform([count, 2, IMAGE_SIZE, IMAGE_SIZE], tf.random.experimental.stateless_fold_in(seeds[0], 1),
+                                              -1.0, 1.0)
+        images = elastically_distorted(images, config.elastic * noise)
     return tf.clip_by_value(images, 0.0, 1.0)
 
 
 def restroked(images, share):
-    """Each image's strokes thickened (share > 0) or thinned (share < 0) by |share| of a pixel's growth."""
-    cross = tf.constant(CROSS)[:, :, None]
-    thicker = tf.nn.dilation2d(images, cross, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
-                               dilations=[1, 1, 1, 1])
-    thinner = tf.nn.erosion2d(images, cross, strides=[1, 1, 1, 1], padding="SAME", data_format="NHWC",
-                              dilations=[1, 1, 1, 1])
+    """Each image's strokes thickened (share > 0) or thinned (share < 0) by |share| of a pixel's growth.
+
+    Thinning is the mirror of thickening (an erosion of the strokes is a dilation of the
+    background, 1 - image), so one dilation over both, side by side as two channels, gives both.
+    """
+    thicker, background_thicker = tf.split(thickened(tf.concat([images, 1.0 - images], axis=-1)), 2, axis=-1)
+    thinner = 1.0 - background_thicker
     share = share[:, None, None, None]
     return images + tf.where(share > 0, share * (thicker - images), -share * (thinner - images))
+
+
+def thickened(images):
+    """A grey-scale dilation by the 3x3 cross: each pixel the brightest of itself and its four neighbours,
+    with pixels beyond the edge as 0, below every pixel in [0, 1].
+
+    Four maxima of shifted copies: tf.nn.dilation2d gives the same numbers but took 70% of all
+    the augmentation's time (3.3 of 4.7 ms a batch of 64 on a float32 CPU), and a max pool
+    with stride 1, 9.6 ms.
+    """
+    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    centre, up, down = padded[:, 1:-1, 1:-1], padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]
+    left, right = padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]
+    return tf.maximum(tf.maximum(tf.maximum(centre, up), tf.maximum(down, left)), right)
+
+
+@tf.function(jit_compile=True)
+def elastically_distorted(images, noise):
+    """Each image warped by its own smooth random displacement field (Simard, Steinkraus and Platt
+    2003, "Best practices for convolutional neural networks applied to visual document
+    analysis"): `noise` (N, 2, 28, 28), uniform in [-strength, strength] per pixel and direction,
+    smoothed by a Gaussian of ELASTIC_SIGMA pixels, gives each pixel's displacement, and the
+    image is sampled there bilinearly, 0 beyond the edge.
+
+    Simard's setting, a strength of 34, moves pixels by about 1.4 pixels (one standard
+    deviation), bending a stroke locally the way a hand does where an affine warp bends the
+    whole digit alike. The noise is drawn outside: XLA, which compiles the rest into one
+    kernel, draws random numbers on a CPU sixty times slower than TensorFlow's own kernel.
+    """
+    # Smoothing as two products with a banded matrix (the Gaussian, cut at the image's edge):
+    # the same numbers as a separable convolution, and ten times faster on a CPU.
+    offsets = tf.range(IMAGE_SIZE, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * ((offsets[:, None] - offsets[None, :]) / ELASTIC_SIGMA) ** 2)
+    kernel /= tf.reduce_sum(tf.exp(-0.5 * (tf.range(-IMAGE_SIZE + 1, IMAGE_SIZE, dtype=tf.float32) / ELASTIC_SIGMA) ** 2))
+    field = kernel @ noise @ kernel
+    rows, columns = tf.meshgrid(tf.range(IMAGE_SIZE, dtype=tf.float32), tf.range(IMAGE_SIZE, dtype=tf.float32),
+                                indexing="ij")
+    return bilinear_sample(images, rows + field[:, 0], columns + field[:, 1])
+
+
+def bilinear_sample(images, rows, columns):
+    """Images (N, 28, 28, 1) read at the fractional (rows, columns) given per image, each (N, 28, 28),
+    interpolating between the four nearest pixels; pixels beyond the edge are 0."""
+    count = tf.shape(images)[0]
+    flat = tf.concat([tf.reshape(images, [-1]), [0.0]], axis=0)  # the extra last entry: beyond the edge
+    outside = tf.size(flat) - 1
+    top, left = tf.floor(rows), tf.floor(columns)
+    row_share, column_share = rows - top, columns - left
+    first = tf.range(count)[:, None, None] * IMAGE_SIZE * IMAGE_SIZE
+
+    def pixel(row, column):
+        row, column = tf.cast(row, tf.int32), tf.cast(column, tf.int32)
+        inside = (row >= 0) & (row < IMAGE_SIZE) & (column >= 0) & (column < IMAGE_SIZE)
+        return tf.gather(flat, tf.where(inside, first + row * IMAGE_SIZE + column, outside))
+
+    sampled = ((1 - row_share) * ((1 - column_share) * pixel(top, left) + column_share * pixel(top, left + 1))
+               + row_share * ((1 - column_share) * pixel(top + 1, left) + column_share * pixel(top + 1, left + 1)))
+    return sampled[..., None]
+
+
+# The stroke change is many small operations on small tensors, whose per-operation overhead
+# outweighs their arithmetic, so XLA compiles it into one kernel: 2.7 ms a batch of 64 became
+# 0.9 ms (a float32 CPU, one thread). TensorFlow's affine transform has no XLA kernel.
+restroked_compiled = tf.function(restroked, jit_compile=True)
 
 
 def affine_transforms(rotation, shear, zoom, shift_x, shift_y):

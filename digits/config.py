@@ -21,7 +21,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 XLA_CHOICES = ("auto", "on", "off")  # auto: Keras's choice, on for a GPU and off for a CPU
 # The largest setting of each augmentation that still leaves a digit a digit.
-AUGMENTATION_LIMITS = {"rotation": 45.0, "shift": 0.3, "zoom": 0.5, "shear": 45.0, "stroke": 1.0}
+AUGMENTATION_LIMITS = {"rotation": 45.0, "shift": 0.3, "zoom": 0.5, "shear": 45.0, "stroke": 1.0,
+                       "elastic": 60.0}
+REPORT_EPOCHS = 15
 SCHEDULES = ("constant", "cosine")  # cosine: linear warmup over warmup_epochs, then cosine decay to zero
 
 
@@ -38,7 +40,7 @@ class RunConfig:
     # Optimization.
     optimizer: str = "adam"
     learning_rate: float | None = None  # None: the optimizer's Keras default
-    epochs: int = 15
+    epochs: int = REPORT_EPOCHS
     batch_size: int = 64
     validation_split: float = 0.0  # fraction held out of the end of the training data
     schedule: str = "constant"
@@ -46,12 +48,14 @@ class RunConfig:
     label_smoothing: float = 0.0  # share of each one-hot target spread evenly over the ten classes
     # Augmentation of the training images (digits.augment), each image its own random draw:
     # rotation and shear in degrees, shift and zoom as fractions of the image, stroke as the
-    # largest share of a one-pixel thickening or thinning of the pen stroke. 0 turns one off.
+    # largest share of a one-pixel thickening or thinning of the pen stroke, elastic as the
+    # strength in pixels of a smooth random displacement field (Simard et al. 2003: 34). 0 turns one off.
     rotation: float = 0.0
     shift: float = 0.0
     zoom: float = 0.0
     shear: float = 0.0
     stroke: float = 0.0
+    elastic: float = 0.0
     batch_norm: bool = False  # BatchNormalization after each convolution, before its relu
     seed: int = 1
     deterministic: bool = False  # TensorFlow op determinism: bitwise-repeatable, slower
@@ -129,6 +133,7 @@ class RunConfig:
         layers = "-".join(str(f) for f in self.filters)
         optimizer = self.optimizer if self.learning_rate is None else f"{self.optimizer} lr {self.learning_rate:g}"
         extras = [
+            f"{self.epochs} epochs" if self.epochs != REPORT_EPOCHS else "",
             "batch norm" if self.batch_norm else "",
             "augmented" if self.augments() else "",
             f"{self.schedule} schedule" if self.schedule != "constant" else "",

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import sklearn_digits_as_mnist
 from digits import training
-from digits.augment import affine_transforms, augment, restroked
+from digits.augment import affine_transforms, augment, bilinear_sample, elastically_distorted, restroked
 from digits.config import RECIPES, RunConfig, recipe
 from digits.data import Dataset, to_inputs, to_one_hot
 from digits.errors import InputError
@@ -19,7 +19,7 @@ from digits.sweeps.experiments import BATCH_NORM_TRADE, INGREDIENTS, beyond_expe
 from digits.sweeps.report import point_label
 import train_cnn
 
-AUGMENTED = RunConfig(rotation=10, shift=0.1, zoom=0.1, shear=10, stroke=0.5)
+AUGMENTED = RunConfig(rotation=10, shift=0.1, zoom=0.1, shear=10, stroke=0.5, elastic=34)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,8 @@ def test_a_run_record_written_before_these_settings_reads_with_the_report_defaul
 def test_the_description_names_what_goes_beyond_the_report():
     assert RunConfig().describe() == "64-64-64 CNN, adam, dropout 0.3, batch 64"
     assert recipe("modern").describe() == (
-        "64-64-64 CNN, adam lr 0.002, dropout 0.3, batch 64, augmented, cosine schedule, label smoothing 0.1")
+        "64-64-64 CNN, adam lr 0.002, dropout 0.3, batch 64, 25 epochs, augmented, cosine schedule, "
+        "label smoothing 0.1")
 
 
 # Augmentation ----------------------------------------------------------------------------
@@ -111,6 +112,36 @@ def test_the_stroke_grows_by_the_cross_and_shrinks_by_it(inputs):
     neighbours = [padded[:, 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))]
     np.testing.assert_allclose(thicker[..., 0], np.max(neighbours, axis=0), atol=1e-6)
     assert thinner.sum() < images.numpy().sum() < thicker.sum()
+
+
+def test_bilinear_sampling_reads_whole_pixels_exactly_blends_between_them_and_reads_0_beyond_the_edge(inputs):
+    images = tf.constant(inputs[0][:4])
+    rows, columns = np.meshgrid(np.arange(28.0), np.arange(28.0), indexing="ij")
+    rows, columns = (tf.constant(np.broadcast_to(grid, (4, 28, 28)), tf.float32) for grid in (rows, columns))
+    np.testing.assert_array_equal(bilinear_sample(images, rows, columns), images)
+    down_one = bilinear_sample(images, rows - 1, columns).numpy()
+    np.testing.assert_array_equal(down_one[:, 1:], images.numpy()[:, :-1])
+    assert not down_one[:, 0].any()
+    halfway = bilinear_sample(images, rows, columns + 0.5).numpy()
+    np.testing.assert_allclose(halfway[:, :, :-1], (images.numpy()[:, :, :-1] + images.numpy()[:, :, 1:]) / 2, atol=1e-6)
+
+
+def test_an_elastic_distortion_bends_strokes_locally_and_keeps_the_digit_in_place(inputs):
+    images = tf.constant(inputs[0][:64])
+    np.testing.assert_allclose(elastically_distorted(images, tf.zeros([64, 2, 28, 28])), images, atol=1e-6)
+    noise = tf.random.stateless_uniform([64, 2, 28, 28], [3, 4], -34.0, 34.0)
+    bent = elastically_distorted(images, noise).numpy()
+    assert all(not np.allclose(bent[i], images.numpy()[i], atol=0.05) for i in range(64))
+
+    def centre_of_ink(batch):
+        weights = batch[..., 0] / batch[..., 0].sum(axis=(1, 2), keepdims=True)
+        grid = np.arange(28.0)
+        return np.stack([(weights.sum(axis=2) * grid).sum(axis=1), (weights.sum(axis=1) * grid).sum(axis=1)], axis=1)
+
+    moved = np.abs(centre_of_ink(bent) - centre_of_ink(images.numpy()))
+    assert moved.mean() < 1 and moved.max() < 4, moved  # bent where it is; pixels move about 1.4 each
+    ink_change = np.abs(bent.sum(axis=(1, 2, 3)) / images.numpy().sum(axis=(1, 2, 3)) - 1)
+    assert ink_change.mean() < 0.2, ink_change  # strokes stretch and squeeze, but stay strokes
 
 
 def test_augmentation_repeats_with_the_seed_changes_with_it_and_stays_in_range(inputs):
@@ -226,13 +257,16 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     # The other side differs from modern in those two settings only.
     other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
     assert named[trade_name(other_side)] == {**modern, **other_side}
-    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 9
+    # The candidate beyond it: modern with an elastic distortion, nothing else changed.
+    assert named["modern + elastic distortion"] == {**modern, "elastic": 34.0}
+    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 10
 
 
 def test_a_stored_point_reads_back_under_its_name_even_with_lists_for_tuples():
     from digits.sweeps.report import PointRuns
 
     experiment = beyond_experiments()["recipe"]
-    stored = json.loads(json.dumps(experiment.points[-1]))  # the fast recipe: its filters come back a list
+    fast = experiment.points[experiment.point_names.index("fast")]
+    stored = json.loads(json.dumps(fast))  # its filters come back a list
     assert point_label(experiment, PointRuns(stored, [])) == "fast"
     assert point_label(experiment, PointRuns({"dropout": 0.5}, [])) == "dropout=0.5"

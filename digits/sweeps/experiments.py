@@ -119,6 +119,11 @@ INGREDIENTS = {
 BATCH_NORM_TRADE = ({"batch_norm": True, "epochs": 15}, {"batch_norm": False, "epochs": 25})
 
 
+# Elastic distortion (Simard et al. 2003) as a candidate for the modern recipe, at the strength
+# they used, tried on top of it: it joins RECIPES["modern"] only if the validation slice says so.
+ELASTIC_TRIAL = 34.0
+
+
 def other_side_of_the_trade(batch_norm):
     """The side of BATCH_NORM_TRADE that the modern recipe, with or without `batch_norm`, did not take."""
     return next(side for side in BATCH_NORM_TRADE if side["batch_norm"] != batch_norm)
@@ -140,6 +145,7 @@ def beyond_experiments():
     named += [(name, {key: modern[key] for key in keys}) for name, keys in INGREDIENTS.items()]
     named += [("batch norm", {"batch_norm": True}), (f"{longest} epochs", {"epochs": longest})]
     named += [("modern", modern), (trade_name(other_side), {**modern, **other_side}), ("fast", settings("fast"))]
+    named += [("modern + elastic distortion", {**modern, "elastic": ELASTIC_TRIAL})]
     recipe = Experiment(
         "recipe", "each modern ingredient alone over the report's recipe, then the modern and fast recipes",
         tuple(point for _, point in named), figure=RECIPE, point_names=tuple(name for name, _ in named))
