@@ -60,8 +60,8 @@ def augment(images, config, seed):
         )
         images = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="constant")
     if config.elastic:
-        noise = tf.random.stateless_uniform([count, 2, IMAGE_SIZE, IMAGE_SIZE], tf.random.experimental.stateless_fold_in(seeds[0], 1),
-                                              -1.0, 1.0)
+        noise_seed = tf.random.experimental.stateless_fold_in(seeds[0], 1)
+        noise = tf.random.stateless_uniform([count, 2, IMAGE_SIZE, IMAGE_SIZE], noise_seed, -1.0, 1.0)
         images = elastically_distorted(images, config.elastic * noise)
     return tf.clip_by_value(images, 0.0, 1.0)
 
@@ -105,14 +105,15 @@ def elastically_distorted(images, noise):
     whole digit alike. The noise is drawn outside: XLA, which compiles the rest into one
     kernel, draws random numbers on a CPU sixty times slower than TensorFlow's own kernel.
     """
-    # Smoothing as two products with a banded matrix (the Gaussian, cut at the image's edge):
-    # the same numbers as a separable convolution, and ten times faster on a CPU.
-    offsets = tf.range(IMAGE_SIZE, dtype=tf.float32)
-    kernel = tf.exp(-0.5 * ((offsets[:, None] - offsets[None, :]) / ELASTIC_SIGMA) ** 2)
-    kernel /= tf.reduce_sum(tf.exp(-0.5 * (tf.range(-IMAGE_SIZE + 1, IMAGE_SIZE, dtype=tf.float32) / ELASTIC_SIGMA) ** 2))
+    # Smoothing as two products with a matrix of Gaussian weights, cut at the image's edge: the
+    # same numbers as a separable convolution with zero padding, several times faster on a CPU.
+    def gaussian(distance):
+        return tf.exp(-0.5 * (distance / ELASTIC_SIGMA) ** 2)
+
+    pixels = tf.range(IMAGE_SIZE, dtype=tf.float32)
+    kernel = gaussian(pixels[:, None] - pixels[None, :]) / tf.reduce_sum(gaussian(tf.range(1.0 - IMAGE_SIZE, IMAGE_SIZE)))
     field = kernel @ noise @ kernel
-    rows, columns = tf.meshgrid(tf.range(IMAGE_SIZE, dtype=tf.float32), tf.range(IMAGE_SIZE, dtype=tf.float32),
-                                indexing="ij")
+    rows, columns = tf.meshgrid(pixels, pixels, indexing="ij")
     return bilinear_sample(images, rows + field[:, 0], columns + field[:, 1])
 
 
