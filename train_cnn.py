@@ -26,7 +26,7 @@ import json
 
 from digits import cli
 from digits.config import load_config
-from digits.data import load_dataset
+from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
 from digits.runs import RunFolder
 
@@ -105,7 +105,7 @@ def main(argv=None):
     from digits import hardware
 
     hardware.configure_threads(args.threads)
-    from digits import plots, training
+    from digits import augment, plots, training
     from digits.model import build_cnn
     from digits.tensorboard import run_logs
 
@@ -129,6 +129,10 @@ def main(argv=None):
     plots.save_training_curves(result.history, run.curves_png, title, result.test)
     plots.save_digit_grid(dataset.train_images, dataset.train_labels, f"{figures}/training_digits.png",
                           f"The first nine training images ({dataset.source})")
+    if config.augments():  # what the augmentation makes of the first training digits, with this seed
+        originals = to_inputs(dataset.train_images[:6])
+        plots.save_augmented_digits(originals, dataset.train_labels[:6], augment.example_draws(originals, config, draws=5),
+                                    f"{figures}/augmented_digits.png", f"Augmentation: {augment.settings(config)}")
     for metric in ("accuracy", "loss"):
         plots.save_metric_curve(result.history, metric, f"{figures}/{metric}_per_epoch.png",
                                 f"{metric.capitalize()} per epoch: {title}", result.test[metric])

@@ -20,7 +20,7 @@ import math
 import keras
 import tensorflow as tf
 
-from digits.config import IMAGE_SIZE
+from digits.config import AUGMENTATION_LIMITS, IMAGE_SIZE
 
 CENTRE = (IMAGE_SIZE - 1) / 2
 ELASTIC_SIGMA = 4  # pixels: how smooth an elastic distortion's displacement field is (Simard et al. used 4)
@@ -35,6 +35,18 @@ def augmented(batches, config, parallel_calls):
         lambda batch, draw: (augment(batch[0], config, tf.stack([draw, config.seed])), batch[1]),
         num_parallel_calls=parallel_calls, deterministic=True,
     )
+
+
+def settings(config):
+    """The augmentation's settings in words, e.g. 'rotation 10°, shift 0.1, stroke 0.5'."""
+    units = {"rotation": "°", "shear": "°"}
+    return ", ".join(f"{name} {getattr(config, name):g}{units.get(name, '')}"
+                     for name in AUGMENTATION_LIMITS if getattr(config, name))
+
+
+def example_draws(images, config, draws):
+    """`draws` variations of each image, as the run's seed gives them: (draws, N, 28, 28, 1)."""
+    return tf.stack([augment(images, config, tf.constant([config.seed, draw])) for draw in range(draws)])
 
 
 def augment(images, config, seed):

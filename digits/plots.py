@@ -38,6 +38,28 @@ def save_digit_grid(images, labels, path, title="MNIST training digits"):
     return save(fig, path)
 
 
+def save_augmented_digits(images, labels, draws, path, title):
+    """What the run's augmentation does: each image (rows) as it is, then several of its random draws.
+
+    images: (N, 28, 28, 1) in [0, 1], labels: their N labels; draws: (D, N, 28, 28, 1) of them.
+    """
+    images, draws = np.asarray(images)[..., 0], np.asarray(draws)[..., 0]
+    count, columns = len(images), 1 + len(draws)
+    fig = Figure(figsize=(1.1 * columns, 1.1 * count + 0.8), layout="constrained")
+    fig.suptitle(title, fontsize=11)
+    axes = fig.subplots(count, columns, squeeze=False)
+    for row in range(count):
+        for column in range(columns):
+            ax = axes[row, column]
+            ax.imshow(images[row] if column == 0 else draws[column - 1][row], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title("as it is" if column == 0 else f"draw {column}", fontsize=9)
+        axes[row, 0].set_ylabel(f"label {labels[row]}", fontsize=9)
+    return save(fig, path)
+
+
 def draw_metric(ax, history, metric, test_value=None):
     """One metric per epoch, for training and (if recorded) validation, plus the final test score."""
     scale = 100 if metric == "accuracy" else 1

@@ -5,12 +5,14 @@ import json
 
 import keras
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
 from conftest import sklearn_digits_as_mnist
 from digits import training
 from digits.augment import affine_transforms, augment, bilinear_sample, elastically_distorted, restroked
+from digits.augment import settings as augment_settings
 from digits.config import RECIPES, RunConfig, recipe
 from digits.data import Dataset, to_inputs, to_one_hot
 from digits.errors import InputError
@@ -142,6 +144,16 @@ def test_an_elastic_distortion_bends_strokes_locally_and_keeps_the_digit_in_plac
     assert moved.mean() < 1 and moved.max() < 4, moved  # bent where it is; pixels move about 1.4 each
     ink_change = np.abs(bent.sum(axis=(1, 2, 3)) / images.numpy().sum(axis=(1, 2, 3)) - 1)
     assert ink_change.mean() < 0.2, ink_change  # strokes stretch and squeeze, but stay strokes
+
+
+def test_an_augmented_run_shows_what_its_augmentation_does_and_a_plain_run_does_not(tmp_path, digits_npz):
+    common = ["--data", str(digits_npz), "--limit", "200", "--epochs", "1", "--filters", "8,8"]
+    assert train_cnn.main([*common, "--rotation", "10", "--elastic", "20", "--out", str(tmp_path / "augmented")]) == 0
+    assert train_cnn.main([*common, "--out", str(tmp_path / "plain")]) == 0
+    with Image.open(tmp_path / "augmented" / "figures" / "augmented_digits.png") as figure:
+        assert figure.width > 400 and figure.height > 500  # six digits, each as it is and in five draws
+    assert not (tmp_path / "plain" / "figures" / "augmented_digits.png").exists()
+    assert augment_settings(RunConfig(rotation=10, shift=0.1, elastic=34)) == "rotation 10°, shift 0.1, elastic 34"
 
 
 def test_augmentation_repeats_with_the_seed_changes_with_it_and_stays_in_range(inputs):
