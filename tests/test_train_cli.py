@@ -87,7 +87,9 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
     assert record["provenance"]["threads_per_op"] == 1  # the same seed repeats its weights only with the same count
     assert (run / "history.csv").read_text().splitlines()[0] == "epoch,accuracy,loss,seconds,val_accuracy,val_loss"
 
-    for figure in ("training_digits.png", "accuracy_per_epoch.png", "loss_per_epoch.png"):
+    figures = ["accuracy_per_epoch.png", "loss_per_epoch.png", "training_digits.png"]  # no augmented_digits.png: no augmentation
+    assert sorted(path.name for path in (run / "figures").iterdir()) == figures
+    for figure in figures:
         with Image.open(run / "figures" / figure) as image:  # a run's figures go with the run
             assert image.width > 500 and image.height > 400
     with Image.open(run / "curves.png") as image:
