@@ -268,9 +268,10 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     # The other side differs from modern in those two settings only.
     other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
     assert named[trade_name(other_side)] == {**modern, **other_side}
-    # The candidate beyond it: modern with an elastic distortion, nothing else changed.
+    # The candidates beyond it: modern with one setting changed, nothing else.
     assert named["modern + elastic distortion"] == {**modern, "elastic": 34.0}
-    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 10
+    assert named["modern, dropout 0.1"] == {**modern, "dropout": 0.1}
+    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 11
 
 
 def test_a_stored_point_reads_back_under_its_name_even_with_lists_for_tuples():

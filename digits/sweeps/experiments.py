@@ -122,6 +122,10 @@ BATCH_NORM_TRADE = ({"batch_norm": True, "epochs": 15}, {"batch_norm": False, "e
 # Elastic distortion (Simard et al. 2003) as a candidate for the modern recipe, at the strength
 # they used, tried on top of it: it joins RECIPES["modern"] only if the validation slice says so.
 ELASTIC_TRIAL = 34.0
+# Less dropout, tried on top of the modern recipe the same way: its network reads its own training
+# images worse than the validation slice (99.36% against 99.52%), so augmentation and label
+# smoothing may already regularize it more than it can afford.
+DROPOUT_TRIAL = 0.1
 
 
 def other_side_of_the_trade(batch_norm):
@@ -145,7 +149,8 @@ def beyond_experiments():
     named += [(name, {key: modern[key] for key in keys}) for name, keys in INGREDIENTS.items()]
     named += [("batch norm", {"batch_norm": True}), (f"{longest} epochs", {"epochs": longest})]
     named += [("modern", modern), (trade_name(other_side), {**modern, **other_side}), ("fast", settings("fast"))]
-    named += [("modern + elastic distortion", {**modern, "elastic": ELASTIC_TRIAL})]
+    named += [("modern + elastic distortion", {**modern, "elastic": ELASTIC_TRIAL}),
+              (f"modern, dropout {DROPOUT_TRIAL:g}", {**modern, "dropout": DROPOUT_TRIAL})]
     recipe = Experiment(
         "recipe", "each modern ingredient alone over the report's recipe, then the modern and fast recipes",
         tuple(point for _, point in named), figure=RECIPE, point_names=tuple(name for name, _ in named))
