@@ -5,6 +5,7 @@
     python sweep_hparams.py recipe --seeds 3 --keep-models models/sweeps    # beyond the report, keeping each model
     python sweep_hparams.py custom --grid "dropout=0.1,0.3 batch_size=32,128"
     python sweep_hparams.py report                                          # tables and figures, no training
+    python sweep_hparams.py compact --storage results/sweeps/sweeps.log     # drop the heartbeats of finished runs
 
 Experiments (each around the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64,
 15 epochs): dropout (with SGD, Figure 4), optimizer (Table 1), epochs (one long run tested
@@ -44,9 +45,11 @@ from digits.sweeps.grids import grid_from_file, grid_from_text
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "experiment", choices=(*report_experiments(), "all", *beyond_experiments(), "custom", "report"),
+        "experiment", choices=(*report_experiments(), "all", *beyond_experiments(), "custom", "report", "compact"),
         help="what to sweep: one of the report's experiments, all of them, recipe (beyond the report: "
-        "docs/BEYOND.md), a custom grid; 'report' only rebuilds the tables and figures from the storage",
+        "docs/BEYOND.md), a custom grid; 'report' only rebuilds the tables and figures from the storage; "
+        "'compact' rewrites a journal without the records that no longer count (the heartbeats of finished "
+        "runs), once its sweeps have stopped",
     )
     cli.add_data_arguments(parser)
     sweep = parser.add_argument_group("sweep")
@@ -191,8 +194,28 @@ def write_tensorboard(storage, logdir):
     print(f"TensorBoard HParams logs of {count} runs in {logdir}/: tensorboard --logdir {logdir}")
 
 
+def compact(parser, args):
+    """Compact the journal --storage names (default: the sweeps' own), saying how much it shrank."""
+    from digits.sweeps.storage import DEFAULT_STORAGE, compact_journal, redacted
+
+    given = [name for name, value in vars(args).items()
+             if name != "storage" and value != parser.get_default(name) and name != "experiment"]
+    if given:
+        raise InputError(f"compact takes --storage alone, not --{given[0].replace('_', '-')}")
+    path = args.storage or DEFAULT_STORAGE
+    if "://" in path:
+        raise InputError(f"{redacted(path)}: compact works on journal files; a database keeps only each attribute's "
+                         "latest value")
+    before, after = compact_journal(path)
+    print(f"{path}: {before:,} -> {after:,} bytes; every study and trial reads back the same")
+    return 0
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.experiment == "compact":
+        return compact(parser, args)
     if args.keep_models and (args.experiment == "report" or args.report_only):
         raise InputError("--keep-models keeps the models a sweep trains; 'report' and --report-only train nothing")
 

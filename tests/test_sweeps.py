@@ -29,6 +29,7 @@ from digits.sweeps.experiments import (
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
 from digits.sweeps.keys import data_of, key, keyed_runs
+from digits.sweeps import storage as storages
 from digits.sweeps.storage import load_or_create_study, open_storage, register_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -510,6 +511,9 @@ def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_
     (["optimizer", "--data", "nowhere.npz", "--epochs", "1"], "nowhere.npz: no such file or folder"),
     (["report", "--keep-models", "models"], "--keep-models keeps the models a sweep trains; 'report' and"),
     (["optimizer", "--report-only", "--keep-models", "models"], "'report' and --report-only train nothing"),
+    (["compact", "--seeds", "3"], "compact takes --storage alone, not --seeds"),
+    (["compact", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "compact works on journal files"),
+    (["compact", "--storage", "nowhere.log"], "nowhere.log: no such journal file"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = sweep_hparams(*args, cwd=tmp_path)
@@ -556,3 +560,98 @@ def test_a_half_written_last_journal_entry_is_dropped_and_the_rest_kept(tmp_path
     storage = open_storage(str(path))
     assert optuna.load_study(study_name="kept", storage=storage).user_attrs == {"note": "still here"}
     assert path.read_text().endswith("\n")
+
+
+def a_nights_journal(path):
+    """A journal as a long sweep leaves it: its grid registered by two commands, a study attribute set
+    before it and twice again after it to one new value, a run completed after three heartbeats (and one
+    more from another worker after it ended, which Optuna refuses), and a claim whose worker died after
+    two: (trial of the run, dead trial)."""
+    storage = open_storage(str(path))
+    study = load_or_create_study(storage, "night")
+    experiment = custom_experiment(grid_from_text("dropout=0.1,0.2"))
+    dataset = synthetic_dataset()
+    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), dataset)
+    study.set_user_attr("note", "first")
+    register_grid(study, experiment, grid, dataset)
+    register_grid(study, experiment, grid, dataset)
+    study.set_user_attr("note", "second")
+    study.set_user_attr("note", "second")
+    done = claims.claim(study, storage, *grid[0])
+    for beat in (1.0, 2.0, 3.0):
+        storage.set_trial_user_attr(done._trial_id, "heartbeat", beat)
+    study.tell(done, 0.9)
+    dead = claims.claim(study, storage, *grid[1])
+    storage.set_trial_user_attr(dead._trial_id, "process", finished_process())
+    for beat in (4.0, 5.0):
+        storage.set_trial_user_attr(dead._trial_id, "heartbeat", beat)
+    with open(path, "a") as journal:
+        journal.write(json.dumps({"op_code": 8, "worker_id": "another", "trial_id": done._trial_id,
+                                  "user_attr": {"heartbeat": 9.0}}) + "\n")
+    return done, dead
+
+
+def entries(path, op_code, attribute):
+    """The values a journal sets `attribute` to with records of `op_code` (2: a study's, 8: a trial's), in order."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    return [record["user_attr"][attribute] for record in records
+            if record["op_code"] == op_code and attribute in record["user_attr"]]
+
+
+def study_as_read(path):
+    study = optuna.load_study(study_name="night", storage=open_storage(str(path)))
+    return study.user_attrs, [(t.number, t.state, t.values, t.params, t.user_attrs, t.datetime_start, t.datetime_complete)
+                              for t in study.get_trials()]
+
+
+def test_compact_drops_stale_heartbeats_and_attributes_and_reads_back_the_same(tmp_path):
+    path = tmp_path / "sweeps.log"
+    done, dead = a_nights_journal(path)
+    assert len([name for name in study_as_read(path)[0] if name.startswith("grid ")]) == 1
+    assert len(entries(path, 2, next(name for name in study_as_read(path)[0] if name.startswith("grid ")))) == 1
+    before, size = study_as_read(path), path.stat().st_size
+
+    result = sweep_hparams("compact", "--storage", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{size:,} -> {path.stat().st_size:,} bytes" in result.stdout and path.stat().st_size < size
+    assert study_as_read(path) == before
+    assert entries(path, 8, "heartbeat") == [1.0, 3.0, 4.0, 5.0]  # each trial's first and last; none after it ended
+    assert entries(path, 2, "note") == ["first", "second"]  # set again to the value it had: dropped
+    assert [t.user_attrs["heartbeat"] for t in optuna.load_study(study_name="night", storage=open_storage(
+        str(path))).get_trials()] == [3.0, 5.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["sweeps.log"]  # no temporary file left
+
+    again = sweep_hparams("compact", "--storage", path, cwd=tmp_path)
+    assert again.returncode == 0 and f"{path.stat().st_size:,} -> {path.stat().st_size:,} bytes" in again.stdout
+
+
+def test_compact_refuses_a_journal_with_a_live_run_and_leaves_it_as_it_was(tmp_path):
+    path = tmp_path / "sweeps.log"
+    done, dead = a_nights_journal(path)
+    storage = open_storage(str(path))
+    storage.set_trial_user_attr(dead._trial_id, "process", claims.this_process())  # a worker that is alive
+    content = path.read_bytes()
+    result = sweep_hparams("compact", "--storage", path, cwd=tmp_path)
+    assert result.returncode == 2 and "'night' 1 still running" in result.stderr
+    assert path.read_bytes() == content
+
+
+def losing_the_result(records):
+    return [record["op_code"] != 6 for record in records]
+
+
+def keeping_each_study_attributes_last_value_alone(records):
+    """Moves "note" after the grid in the study's attributes: the same dictionary, in another order."""
+    last = {name: number for number, record in enumerate(records) if record["op_code"] == 2 for name in record["user_attr"]}
+    return [record["op_code"] != 2 or number in last.values() for number, record in enumerate(records)]
+
+
+@pytest.mark.parametrize("wrong", [losing_the_result, keeping_each_study_attributes_last_value_alone])
+def test_a_compaction_that_would_change_what_a_journal_says_is_refused(tmp_path, monkeypatch, wrong):
+    path = tmp_path / "sweeps.log"
+    a_nights_journal(path)
+    content = path.read_bytes()
+    monkeypatch.setattr(storages, "lines_that_count", wrong)
+    with pytest.raises(InputError, match="would not read back the same; left as it is"):
+        storages.compact_journal(path)
+    assert path.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["sweeps.log"]

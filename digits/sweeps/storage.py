@@ -4,7 +4,8 @@ the reproduction's committed runs are in results/report/sweeps.log), SQLite or P
 Opening a storage checks it (a journal that is not one is refused, a half-written
 last entry dropped); a study records the grids it was asked to run, so a report can
 tell what is missing without the command line; a report's files go beside the
-storage they come from.
+storage they come from. A journal only grows, so `compact_journal` drops the records
+that no longer count.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ import time
 import optuna
 
 from digits.errors import InputError, first_line
+from digits.files import atomic_path
 from digits.sweeps.keys import stored_key
 
 DEFAULT_STORAGE = "results/sweeps/sweeps.log"  # a user's own sweeps
@@ -128,15 +130,95 @@ def register_grid(study, experiment, runs, dataset):
     keys = [trial_key for trial_key, _, _ in runs]
     fingerprints = [dataset.fingerprint(split) for split in dict.fromkeys(config.validation_split for _, config, _ in runs)]
     digest = hashlib.sha1(json.dumps(keys).encode()).hexdigest()[:12]
-    study.set_user_attr(
-        f"grid {digest}",
-        {"experiment": experiment.name, "description": experiment.description,
-         "test_each_epoch": experiment.test_each_epoch, "keys": keys,
-         "data": {fingerprint["sha256"]: fingerprint for fingerprint in fingerprints}},
-    )
+    grid = {"experiment": experiment.name, "description": experiment.description,
+            "test_each_epoch": experiment.test_each_epoch, "keys": keys,
+            "data": {fingerprint["sha256"]: fingerprint for fingerprint in fingerprints}}
+    if study.user_attrs.get(f"grid {digest}") != json.loads(json.dumps(grid)):  # each rerun would store it again
+        study.set_user_attr(f"grid {digest}", grid)
 
 
 def registered_grids(study):
     """The grids a study was asked to run, their keys in today's form."""
     return [{**grid, "keys": [stored_key(k) for k in grid["keys"]]}
             for name, grid in study.user_attrs.items() if name.startswith("grid ")]
+
+
+# Optuna's journal records (optuna.storages.journal JournalOperation) that compact_journal thins out.
+SET_STUDY_USER_ATTR, SET_TRIAL_STATE_VALUES, SET_TRIAL_USER_ATTR = 2, 6, 8
+FINISHED_STATES = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL}
+UNSET = object()  # an attribute not set yet, unequal to any value
+
+
+def compact_journal(path):
+    """Rewrite a journal without the records that no longer count; (bytes before, bytes after).
+
+    A running trial refreshes its heartbeat every 30 s (digits.sweeps.claims), and every
+    sweep command registers its grid again: in a night's sweep most of the journal is
+    heartbeats nobody reads. Kept are each trial's first heartbeat (where its attribute
+    was set) and its last before it finished; a study attribute set again to the value
+    it has is dropped. The compacted journal is replayed and must read back the same
+    studies and trials, to the last attribute, its order and every timestamp, before it
+    replaces the old one; while any trial still runs it is refused, since a worker
+    reading the journal would lose its place.
+    """
+    from digits.sweeps.claims import is_alive
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such journal file")
+    check_journal(path)
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        before = replayed(path)
+        now = time.time()
+        running = [f"{study['name']!r} {trial.number}" for study in before for trial in study["trials"]
+                   if trial.state == optuna.trial.TrialState.RUNNING and is_alive(trial, now)]
+        if running:
+            raise InputError(f"{path}: trial(s) {', '.join(running)} still running; "
+                             "compact the journal once its sweeps have stopped")
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = [line for line, keep in zip(lines, lines_that_count([json.loads(line) for line in lines])) if keep]
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(b"".join(kept))
+            if as_text(replayed(temporary)) != as_text(before):
+                raise InputError(f"{path}: the compacted journal would not read back the same; left as it is")
+        return sum(map(len, lines)), sum(map(len, kept))
+    finally:
+        lock.release()
+
+
+def lines_that_count(entries):
+    """For each journal entry, whether the final state needs it (see compact_journal)."""
+    keep = [True] * len(entries)
+    beats, finished, study_attrs = {}, set(), {}
+    for number, entry in enumerate(entries):
+        op, trial = entry.get("op_code"), entry.get("trial_id")
+        if op == SET_TRIAL_STATE_VALUES and optuna.trial.TrialState(entry["state"]) in FINISHED_STATES:
+            finished.add(trial)
+        elif op == SET_TRIAL_USER_ATTR and list(entry["user_attr"]) == ["heartbeat"]:
+            keep[number] = False  # a beat after the trial finished was refused when written
+            if trial not in finished:
+                beats.setdefault(trial, []).append(number)
+        elif op == SET_STUDY_USER_ATTR:
+            ((name, value),) = entry["user_attr"].items()
+            keep[number] = study_attrs.get((entry["study_id"], name), UNSET) != value
+            study_attrs[entry["study_id"], name] = value
+    for numbers in beats.values():
+        keep[numbers[0]] = keep[numbers[-1]] = True
+    return keep
+
+
+def replayed(path):
+    """Every study in a journal as Optuna reads it: name, directions, attributes and trials."""
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return [{"name": study.study_name, "directions": study.directions, "user_attrs": study.user_attrs,
+             "system_attrs": study.system_attrs, "trials": storage.get_all_trials(study._study_id, deepcopy=False)}
+            for study in storage.get_all_studies()]
+
+
+def as_text(studies):
+    """Studies (replayed) as JSON, every dictionary in the order Optuna built it, so that two compare
+    equal only if a report would read them the same, row order included."""
+    return json.dumps(studies, default=lambda value: vars(value) if isinstance(value, optuna.trial.FrozenTrial)
+                      else repr(value))
