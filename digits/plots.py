@@ -474,25 +474,55 @@ def save_reliability_diagram(curves, path, title):
     return save(fig, path)
 
 
+# A recipe whose every seed lies this many points below the median recipe is drawn as a note at
+# the left edge, so that one that fails does not squeeze the differences between the others.
+OFF_SCALE_POINTS = 1.0
+
+
+def off_scale_rows(per_part):
+    """The rows (recipes) of save_recipe_comparison left off its scale (OFF_SCALE_POINTS).
+
+    per_part: {part: each recipe's accuracies (0-1) over its seeds}."""
+    means = [100 * np.mean(values) for per_point in per_part.values() for values in per_point]
+    floor = np.median(means) - OFF_SCALE_POINTS
+    rows = range(len(next(iter(per_part.values()))))
+    return {row for row in rows if all(100 * max(per_point[row]) < floor for per_point in per_part.values())}
+
+
 def save_recipe_comparison(names, accuracies, path, title):
     """Validation and test accuracy of each named recipe, one row each, mean ± std over seeds
-    with each seed as a dot (the recipe experiment of docs/BEYOND.md).
+    with each seed as a dot (the recipe experiment of docs/BEYOND.md); a recipe far below the
+    others (off_scale_rows) is an arrow at the left edge with its means written beside it.
 
     names: one per recipe, top to bottom; accuracies: {part: each recipe's accuracies (0-1) over
     its seeds}, for "validation" and "test" (train, measured with dropout and augmentation on,
     is left out: it is not comparable across recipes).
     """
     parts = {part: per_point for part, per_point in accuracies.items() if part != "train"}
+    off_scale = off_scale_rows(parts)
     fig = Figure(figsize=(8, 1.2 + 0.55 * len(names)), layout="constrained")
     ax = fig.subplots()
     rows = np.arange(len(names))
+    on_scale = [row for row in rows if row not in off_scale]
+    bands = {part: accuracy_bands(per_point) for part, per_point in parts.items()}  # (means, stds), every row
+    left = min(min(100 * min(per_point[row]), bands[part][0][row] - bands[part][1][row])
+               for part, per_point in parts.items() for row in on_scale) - 0.1
     for offset, (part, per_point) in zip((-0.15, 0.15), parts.items()):
         label, colour, marker, _ = SWEEP_PARTS[part]
-        means, stds = accuracy_bands(per_point)
-        ax.errorbar(means, rows + offset, xerr=stds, color=colour, marker=marker, linestyle="none", capsize=4,
-                    label=f"{label} accuracy, mean ± std")
-        for row, values in zip(rows, per_point):
-            ax.scatter([100 * value for value in values], [row + offset] * len(values), color=colour, s=10, alpha=0.5)
+        means, stds = bands[part]
+        ax.errorbar(means[on_scale], np.array(on_scale) + offset, xerr=stds[on_scale], color=colour, marker=marker,
+                    linestyle="none", capsize=4, label=f"{label} accuracy, mean ± std")
+        for row in on_scale:
+            values = [100 * value for value in per_point[row]]
+            ax.scatter(values, [row + offset] * len(values), color=colour, s=10, alpha=0.5)
+        for row in off_scale:
+            ax.plot([left], [row + offset], marker="<", color=colour, markersize=8, clip_on=False)
+    for row in sorted(off_scale):
+        written = ", ".join(f"{SWEEP_PARTS[part][0]} {bands[part][0][row]:.2f} ± {bands[part][1][row]:.2f}%"
+                            for part in parts)
+        ax.annotate(f"off the scale: {written}", (left, row), xytext=(12, 0), textcoords="offset points",
+                    va="center", fontsize=9)
+    ax.set_xlim(left=left)
     ax.set_yticks(rows, names)
     ax.invert_yaxis()
     ax.set_xlabel("accuracy (%); small dots: single seeds")

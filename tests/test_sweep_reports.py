@@ -153,3 +153,17 @@ def test_sweep_figure_bars_run_from_the_lowest_seed_to_the_highest():
     assert means == pytest.approx([52.58, 99.0, 97.0])
     assert means - ranges[0] == pytest.approx([9.80, 99.0, 97.0])
     assert means + ranges[1] == pytest.approx([95.36, 99.0, 97.0])
+
+
+def test_a_recipe_far_below_the_others_is_a_note_at_the_edge_not_the_scale(tmp_path):
+    """The recipe chart's scale spans the recipes that compete; one that fails by points (modern +
+    elastic distortion, 97.9%) is an arrow at the left edge with its figures written out."""
+    from digits.plots import off_scale_rows, save_recipe_comparison
+
+    accuracies = {"validation": [[0.9926, 0.9930], [0.9952, 0.9958], [0.9792, 0.9788], [0.9890, 0.9990]],
+                  "test": [[0.9925, 0.9927], [0.9960, 0.9965], [0.9732, 0.9741], [0.9700, 0.9710]]}
+    assert off_scale_rows(accuracies) == {2}  # row 3's validation seeds reach the others: it stays
+    figure = save_recipe_comparison(["report", "modern", "elastic", "mixed"], accuracies, tmp_path / "recipe.png",
+                                    "recipe")
+    assert Image.open(figure).size[0] > 0
+    assert off_scale_rows({"test": [[0.99], [0.991], [0.992]]}) == set()  # close recipes: nothing left out
