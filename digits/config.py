@@ -162,13 +162,14 @@ class RunConfig:
 # "modern" and "fast" hold out a validation slice: their choices were made on it, and
 # the temperature that calibrates their probabilities is fitted on it (docs/BEYOND.md).
 # "modern" takes the no-batch-norm side of the batch-norm trade: both sides read 99.52% of
-# the validation slice (3 seeds), and this one trains in less time (results/beyond/recipe/).
+# the validation slice (3 seeds), and this one trains in less time; then, tried on top of it,
+# dropout 0.1 instead of the report's 0.3 read 99.59% against 99.52% (results/beyond/recipe/).
 RECIPES = {
     "report": {},
     "modern": {
         "rotation": 10.0, "shift": 0.1, "zoom": 0.1, "shear": 10.0, "stroke": 0.5,
         "schedule": "cosine", "warmup_epochs": 1.0, "learning_rate": 0.002, "label_smoothing": 0.1,
-        "batch_norm": False, "epochs": 25, "validation_split": 0.1,
+        "batch_norm": False, "epochs": 25, "dropout": 0.1, "validation_split": 0.1,
     },
     "fast": {  # chosen on the validation slice from 16 runs (docs/BEYOND.md, results/beyond/fast-grid.log)
         "filters": (32, 32, 32), "batch_size": 256, "schedule": "cosine",

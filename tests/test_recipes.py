@@ -42,7 +42,7 @@ def test_a_recipe_sets_its_settings_and_flags_given_beside_it_override_them():
     args, config, _ = train_cnn.parse_args(["--recipe", "modern", "--epochs", "3", "--no-batch-norm"])
     expected = {**RECIPES["modern"], "epochs": 3, "batch_norm": False}
     assert {name: getattr(config, name) for name in expected} == expected
-    assert config.optimizer == "adam" and config.dropout == 0.3  # the report's, untouched by the recipe
+    assert config.optimizer == "adam" and config.filters == (64, 64, 64)  # the report's, untouched by the recipe
     assert train_cnn.parse_args(["--recipe", "report"])[1] == train_cnn.parse_args([])[1] == RunConfig(data="mnist")
 
 
@@ -74,7 +74,7 @@ def test_a_run_record_written_before_these_settings_reads_with_the_report_defaul
 def test_the_description_names_what_goes_beyond_the_report():
     assert RunConfig().describe() == "64-64-64 CNN, adam, dropout 0.3, batch 64"
     assert recipe("modern").describe() == (
-        "64-64-64 CNN, adam lr 0.002, dropout 0.3, batch 64, 25 epochs, augmented, cosine schedule, "
+        "64-64-64 CNN, adam lr 0.002, dropout 0.1, batch 64, 25 epochs, augmented, cosine schedule, "
         "label smoothing 0.1")
 
 
@@ -261,16 +261,18 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     assert named["batch norm"] == {"batch_norm": True} and named["25 epochs"] == {"epochs": 25}
     ingredients = [named[name] for name in INGREDIENTS]
     assert all(point.items() <= modern.items() for point in ingredients)
-    # The ingredients and one side of the batch-norm trade make the modern recipe, each setting in one.
+    # The ingredients, one side of the batch-norm trade and the dropout tried on top make the modern
+    # recipe, each setting in one.
     own_side = {"batch_norm": modern["batch_norm"], "epochs": modern["epochs"]}
     assert own_side in BATCH_NORM_TRADE
-    assert sorted([name for point in ingredients for name in point] + list(own_side)) == sorted(modern)
-    # The other side differs from modern in those two settings only.
+    assert sorted([name for point in ingredients for name in point] + list(own_side) + ["dropout"]) == sorted(modern)
+    # The modern recipe as first chosen had the report's dropout; the other side of the trade and the
+    # elastic distortion were weighed against it, each changing nothing else.
+    first = named["modern, dropout 0.3"]
+    assert RunConfig(**first).dropout == 0.3 and {**first, "dropout": 0.1} == modern
     other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
-    assert named[trade_name(other_side)] == {**modern, **other_side}
-    # The candidates beyond it: modern with one setting changed, nothing else.
-    assert named["modern + elastic distortion"] == {**modern, "elastic": 34.0}
-    assert named["modern, dropout 0.1"] == {**modern, "dropout": 0.1}
+    assert named[f"{trade_name(other_side)}, dropout 0.3"] == {**first, **other_side}
+    assert named["modern, dropout 0.3 + elastic distortion"] == {**first, "elastic": 34.0}
     assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 11
 
 
