@@ -199,7 +199,7 @@ def compact(parser, args):
     from digits.sweeps.storage import DEFAULT_STORAGE, compact_journal, redacted
 
     given = [name for name, value in vars(args).items()
-             if name != "storage" and value != parser.get_default(name) and name != "experiment"]
+             if name not in ("experiment", "storage") and value != parser.get_default(name)]
     if given:
         raise InputError(f"compact takes --storage alone, not --{given[0].replace('_', '-')}")
     path = args.storage or DEFAULT_STORAGE

@@ -153,7 +153,6 @@ def bilinear_sample(images, rows, columns):
     return sampled[..., None]
 
 
-
 def affine_transforms(rotation, shear, zoom, shift_x, shift_y):
     """Per image, the 8 numbers of the projective transform that rotates, shears, zooms and shifts
     the digit about the image's centre (angles in radians, zoom as a share, shifts in pixels).

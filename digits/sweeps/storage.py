@@ -17,6 +17,7 @@ import optuna
 
 from digits.errors import InputError, first_line
 from digits.files import atomic_path
+from digits.sweeps.claims import is_alive
 from digits.sweeps.keys import stored_key
 
 DEFAULT_STORAGE = "results/sweeps/sweeps.log"  # a user's own sweeps
@@ -152,17 +153,15 @@ UNSET = object()  # an attribute not set yet, unequal to any value
 def compact_journal(path):
     """Rewrite a journal without the records that no longer count; (bytes before, bytes after).
 
-    A running trial refreshes its heartbeat every 30 s (digits.sweeps.claims), and every
-    sweep command registers its grid again: in a night's sweep most of the journal is
-    heartbeats nobody reads. Kept are each trial's first heartbeat (where its attribute
+    A running trial refreshes its heartbeat every 30 s (digits.sweeps.claims), and sweep
+    commands used to register their grid again at every rerun: in a night's sweep most of
+    the journal is records nobody reads. Kept are each trial's first heartbeat (where its attribute
     was set) and its last before it finished; a study attribute set again to the value
     it has is dropped. The compacted journal is replayed and must read back the same
     studies and trials, to the last attribute, its order and every timestamp, before it
     replaces the old one; while any trial still runs it is refused, since a worker
     reading the journal would lose its place.
     """
-    from digits.sweeps.claims import is_alive
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such journal file")
