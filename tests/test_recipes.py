@@ -273,7 +273,9 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
     assert named[f"{trade_name(other_side)}, dropout 0.3"] == {**first, **other_side}
     assert named["modern, dropout 0.3 + elastic distortion"] == {**first, "elastic": 34.0}
-    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 11
+    # The wider network tried on top of the modern recipe changes its filters and epochs only.
+    assert named["modern + third conv 128, 23 epochs"] == {**modern, "filters": (64, 64, 128), "epochs": 23}
+    assert len(set(map(json.dumps, experiment.points))) == len(experiment.points) == 12
 
 
 def test_a_stored_point_reads_back_under_its_name_even_with_lists_for_tuples():
