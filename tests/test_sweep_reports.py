@@ -1,7 +1,6 @@
 """sweep_hparams.py's reports: every experiment's tables and figures rebuilt identically from its storage,
 partial sweeps, where reports go, and other studies' sections kept."""
 
-import json
 from pathlib import Path
 
 import optuna
@@ -16,40 +15,55 @@ from digits.sweeps.keys import keyed_runs
 from digits.sweeps.storage import REPRODUCTION_STORAGE, load_or_create_study, open_storage, register_grid
 from test_sweeps import SHIPPED_STORAGE, SWEEPS, sweep_hparams
 
+
 @pytest.fixture(scope="module")
-def every_experiment(tmp_path_factory, digits_npz):
-    """All the report's experiments, tiny: 2 epochs on 64 images, one seed (the epochs one with 2 seeds)."""
-    folder = tmp_path_factory.mktemp("all")
-    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--workers", 1, cwd=folder)
+def shipped_report(tmp_path_factory):
+    """The report rebuilt from a copy of the reproduction's storage (every experiment of the report,
+    109 runs on the full data), by `report --storage mine/sweeps.log`: the folder it ran in."""
+    folder = tmp_path_factory.mktemp("shipped")
+    copy_of_the_shipped_storage(folder / "mine")
+    result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=folder)
     assert result.returncode == 0, result.stderr
-    more_seeds = sweep_hparams("epochs", "--epochs", 2, "--limit", 64, "--data", digits_npz, "--seeds", 2,
-                               "--workers", 1, cwd=folder)
-    assert more_seeds.returncode == 0, more_seeds.stderr
     return folder
 
 
-def test_report_rebuilds_every_table_and_figure_identically(every_experiment):
-    storage = SWEEPS / "sweeps.log"  # `report` alone reads the reproduction's storage
-    first = sweep_hparams("report", "--storage", storage, "--out", "first", cwd=every_experiment)
-    second = sweep_hparams("report", "--storage", storage, "--out", "second", cwd=every_experiment)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    tables = sorted(path.name for path in (every_experiment / "first").glob("*.[mc][ds]*"))
-    assert len(tables) == 2 * 5 + 1  # .md and .csv for each experiment, and README.md
-    for name in tables:
-        assert (every_experiment / "first" / name).read_text() == (every_experiment / "second" / name).read_text()
+@pytest.fixture(scope="module")
+def tiny_sweeps(tmp_path_factory, digits_npz):
+    """Two experiments swept here, tiny (2 epochs on 64 images, one seed): optimizer, and epochs,
+    whose runs are tested after every epoch."""
+    folder = tmp_path_factory.mktemp("tiny")
+    for experiment in ("optimizer", "epochs"):
+        result = sweep_hparams(experiment, "--epochs", 2, "--limit", 64, "--data", digits_npz, "--workers", 1,
+                               cwd=folder)
+        assert result.returncode == 0, result.stderr
+    return folder
 
-    table_1 = (every_experiment / "first" / "optimizer-epochs-2-limit-64.md").read_text()
-    assert "4 of 4 runs complete" in table_1
+
+def test_the_report_rebuilds_every_shipped_table_and_figure(shipped_report):
+    rebuilt, shipped = shipped_report / "mine", SHIPPED_STORAGE.parent
+    tables = sorted(path.name for path in shipped.glob("*.[mc][ds]*"))
+    assert len(tables) == 2 * 5 + 1  # .md and .csv for each of the report's experiments, and README.md
+    for name in tables:  # the same text to the byte: the shipped tables are what the storage holds
+        assert (rebuilt / name).read_text() == (shipped / name).read_text(), name
+    assert sorted(path.name for path in rebuilt.glob("*.png")) == sorted(path.name for path in shipped.glob("*.png"))
+    for path in rebuilt.glob("*.png"):
+        with Image.open(path) as image:
+            assert image.width > 800 and image.height > 500
+    table_1 = (rebuilt / "optimizer.md").read_text()
     assert "| adam | 0.2 |" in table_1 and "99.33 | 99.20 |" in table_1  # the report's own row beside ours
     assert "| train accuracy (%) | validation accuracy (%) | test accuracy (%) |" in table_1
-    assert "21 of 21 runs complete" in (every_experiment / "first" / "learning-rate-epochs-2-limit-64.md").read_text()
-    figures = ["dropout-epochs-2-limit-64.png", "batch-size-epochs-2-limit-64.png", "learning-rate-epochs-2-limit-64.png",
-               "epochs-epochs-2-limit-64-2-accuracy.png", "epochs-epochs-2-limit-64-2-loss.png"]
-    for name in figures:
-        with Image.open(every_experiment / "first" / name) as image:
-            assert image.width > 800 and image.height > 500
-    epochs = json.loads(json.dumps(trials_of_study(every_experiment, "epochs (epochs=2, limit=64)")))
-    assert all(set(history) >= {"test_accuracy", "test_loss"} for history in epochs)
+
+
+def test_an_epochs_run_records_the_test_set_after_every_epoch(tiny_sweeps):
+    (epochs,) = trials_of_study(tiny_sweeps, "epochs (epochs=2, limit=64)")
+    assert len(epochs["test_accuracy"]) == len(epochs["test_loss"]) == len(epochs["accuracy"]) == 2
+
+
+def test_all_sweeps_every_experiment_of_the_report(tmp_path):
+    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--report-only", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    studies = [line[3:].split(":")[0] for line in result.stdout.splitlines() if line.startswith("## ")]
+    assert studies == [f"{name} (epochs=2, limit=64)" for name in report_experiments()]
 
 
 def markdown_tables(text):
@@ -65,10 +79,8 @@ def markdown_tables(text):
     return tables
 
 
-def test_the_learning_rate_report_has_a_table_of_optimizer_against_rate(every_experiment):
-    result = sweep_hparams("report", "--storage", SWEEPS / "sweeps.log", "--out", "grid", cwd=every_experiment)
-    assert result.returncode == 0, result.stderr
-    long, grid = markdown_tables((every_experiment / "grid" / "learning-rate-epochs-2-limit-64.md").read_text())
+def test_the_learning_rate_report_has_a_table_of_optimizer_against_rate(shipped_report):
+    long, grid = markdown_tables((shipped_report / "mine" / "learning-rate.md").read_text())
     assert grid[0] == ["optimizer", "0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"]
     assert [row[0] for row in grid[1:]] == ["sgd", "rmsprop", "adam"]
     test = long[0].index("test accuracy (%)")
@@ -80,14 +92,15 @@ def test_the_learning_rate_report_has_a_table_of_optimizer_against_rate(every_ex
 
 
 def trials_of_study(folder, name):
+    """The histories of a study's complete trials, in the storage a sweep run in `folder` writes by default."""
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / SWEEPS / "sweeps.log")))
     study = optuna.load_study(study_name=name, storage=storage)
     return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
-def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits_npz):
+def test_report_of_a_partial_sweep_says_what_is_missing(tiny_sweeps, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
-    storage = open_storage(str(every_experiment / SWEEPS / "sweeps.log"))
+    storage = open_storage(str(tiny_sweeps / SWEEPS / "sweeps.log"))
     base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
     experiment = report_experiments()["optimizer"]
     study = load_or_create_study(storage, study_name(experiment, base))
@@ -95,7 +108,7 @@ def test_report_of_a_partial_sweep_says_what_is_missing(every_experiment, digits
     register_grid(study, experiment, keyed_runs(runs(experiment, base, seeds=2), dataset), dataset)
 
     result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
-                           cwd=every_experiment)
+                           cwd=tiny_sweeps)
     assert result.returncode == 0, result.stderr
     assert "4 of 8 runs complete" in result.stdout
     assert "4 not run yet: dropout=0.3 optimizer=sgd seed=2; dropout=0.3 optimizer=rmsprop seed=2;" in result.stdout
@@ -107,17 +120,13 @@ def copy_of_the_shipped_storage(folder):
     return folder / "sweeps.log"
 
 
-def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(tmp_path):
-    copy_of_the_shipped_storage(tmp_path / "mine")
-    result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "mine" / "optimizer.md").read_text() == (SHIPPED_STORAGE.parent / "optimizer.md").read_text()
-    assert (tmp_path / "mine" / "README.md").is_file() and not (tmp_path / "results").exists()
+def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(shipped_report, tmp_path):
+    assert (shipped_report / "mine" / "README.md").is_file() and not (shipped_report / "results").exists()
     sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--report-only", "--storage", "sqlite:///db/s.db",
                            cwd=tmp_path)
     assert sqlite.returncode == 0, sqlite.stderr
     assert (tmp_path / "db" / "README.md").is_file() and not (tmp_path / "results").exists()
-    chosen = sweep_hparams("report", "--storage", "mine/sweeps.log", "--out", "chosen", cwd=tmp_path)
+    chosen = sweep_hparams("report", "--storage", "sqlite:///db/s.db", "--out", "chosen", cwd=tmp_path)
     assert chosen.returncode == 0 and (tmp_path / "chosen" / "README.md").is_file()
 
 
