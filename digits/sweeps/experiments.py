@@ -159,8 +159,7 @@ def beyond_experiments():
     named += [("modern, dropout 0.3 + elastic distortion", {**first, "elastic": ELASTIC_TRIAL}),
               ("modern", modern), ("modern + third conv 128, 23 epochs", {**modern, **WIDER_TRIAL})]
     recipe = Experiment(
-        "recipe", "each modern ingredient alone over the report's recipe, the modern and fast recipes, and "
-        "settings tried on top of the modern recipe",
+        "recipe", "each modern ingredient alone, the modern and fast recipes, and trials on top of modern",
         tuple(point for _, point in named), figure=RECIPE, point_names=tuple(name for name, _ in named))
     return {recipe.name: recipe}
 
