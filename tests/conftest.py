@@ -10,10 +10,11 @@ from sklearn.datasets import load_digits
 
 
 # The test files that take longest, slowest first (`bash .ci/run --durations=25` on a 2-core
-# EPYC, 2026-11-27): the sweeps' workers and signals about 250 s, the report rebuilt from a
-# sweep of every experiment about 215 s, the scripts end to end about 140 s, and so on. They
-# are handed out first, so that the two xdist workers (whole files each) end together; in
-# collection order they came last, and one worker ran the sweep files alone for minutes.
+# EPYC): the sweeps' workers and signals (50-60 s for each of their longest tests), the scripts
+# end to end, the report (a tiny sweep, 45 s, and three reports of the shipped storage, about 17 s
+# each), training, the notebook (about 50 s) and so on. They are handed out first, so that the
+# two xdist workers (whole files each) end together; in collection order they came last, and
+# one worker ran the sweep files alone for minutes.
 SLOWEST_FILES = ("test_sweeps.py", "test_sweep_reports.py", "test_train_cli.py", "test_training.py",
                  "test_notebook.py", "test_add_own_digits.py", "test_tensorboard.py", "test_model.py")
 
