@@ -44,12 +44,11 @@ from digits.config import load_config
 from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
 from digits.files import short_path
-from digits.light import RUNTIMES
+from digits.export_folder import RUNTIMES
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
-from digits.runs import RunFolder, find_model_file
+from digits.run_folder import DEFAULT_RUN, OWN_DIGITS_RUN, RunFolder, find_model_file
 
 FINE_TUNE_EPOCHS = 3
-DRAW_MODEL = "models/cnn"  # the model the draw page reads with when no --model is given
 # What a saved model brings with it when training continues from it (--model): flags that set
 # these are refused there rather than silently dropped.
 KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "batch_norm", "optimizer", "label_smoothing")
@@ -89,7 +88,7 @@ def add_train_arguments(parser):
     cli.add_training_arguments(parser)
     cli.add_recipe_arguments(parser, presets=False)
     output = parser.add_argument_group("output")
-    output.add_argument("--out", default="models/own-digits", metavar="DIR", help="run folder to write (default: %(default)s)")
+    output.add_argument("--out", default=OWN_DIGITS_RUN, metavar="DIR", help="run folder to write (default: %(default)s)")
     output.add_argument("--overwrite", action="store_true", help="replace the finished run in --out (refused without it)")
     output.add_argument("--figures", metavar="DIR", help="folder for the figure of your digits (default: the run folder)")
 
@@ -113,7 +112,7 @@ def add_runtime_argument(parser):
 def add_draw_arguments(parser):
     parser.add_argument("--model", action="append", metavar="RUN",
                         help=f"a run folder, a .keras/.h5 model or an exported .onnx/.tflite model (default: "
-                        f"{DRAW_MODEL}); give it several times to read with their ensemble, which the page cannot "
+                        f"{DEFAULT_RUN}); give it several times to read with their ensemble, which the page cannot "
                         "switch away from")
     add_runtime_argument(parser)
     parser.add_argument("--runs-dir", metavar="DIR",
@@ -196,7 +195,7 @@ def train_main(args):
     before = scores(load_trained_model(model_file), dataset, own_validation) if model_file else None
     if before:
         print(accuracy_line(f"Before ({model_file})", before))
-    result = training.train(config, training_set, start_from=model_file, tensorboard=run.path / "tensorboard")
+    result = training.train(config, training_set, start_from=model_file, tensorboard=run.tensorboard)
     result.raise_if_diverged()
     after = scores(result.model, dataset, own_validation)
     record = result.record()
@@ -275,10 +274,10 @@ def report_models(ensemble, file=None):
 
 
 def draw_main(args):
-    from digits import draw_app
+    from digits import draw_page
 
-    reader = draw_app.Reader(args.model or [DRAW_MODEL], args.runtime)
-    app = draw_app.create_app(reader, args.data_dir, args.port, args.host, runs_dir=args.runs_dir)
+    reader = draw_page.Reader(args.model or [DEFAULT_RUN], args.runtime)
+    app = draw_page.create_app(reader, args.data_dir, args.port, args.host, runs_dir=args.runs_dir)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Warning: listening on {args.host}, not only this machine: anyone who can reach it can save "
               f"drawings into {args.data_dir}/.", file=sys.stderr)
@@ -294,7 +293,7 @@ def draw_main(args):
                 print("No web browser found to open it: open the address above in one yourself.", flush=True)
 
     try:
-        draw_app.serve(app, args.host, args.port, ready)
+        draw_page.serve(app, args.host, args.port, ready)
     except KeyboardInterrupt:
         print("\nStopped.")
     return 0

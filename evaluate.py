@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 
 from digits import cli
-from digits.data import load_dataset, to_inputs
+from digits.data import data_source, load_dataset, to_inputs
 from digits.errors import InputError
 from digits.files import write_json, write_text
-from digits.runs import provenance, saved_data_path
+from digits.hardware import provenance
+from digits.run_folder import ensemble_folder, saved_data_path
 
 
 def build_parser():
@@ -92,7 +93,7 @@ def main(argv=None):
     final = readings[-1]  # the one model, or the ensemble; with TTA when asked
 
     from digits.calibration import expected_calibration_error, reliability
-    from digits.evaluation import calibration_scores, evaluate_predictions
+    from digits.metrics import calibration_scores, evaluate_predictions
 
     numbers, report_text, roc, pr = evaluate_predictions(y_test, final.calibrated)
     rows = [{"reading": reading.name, "tta": reading.tta, "temperature": reading.temperature,
@@ -133,13 +134,12 @@ def main(argv=None):
 def output_folder(out, model_files):
     """Where evaluation.json and classification_report.txt go: --out, else one model's run folder, else a
     folder named for the ensemble beside the first run. An ensemble never writes into a member's run folder."""
-    from digits.ensemble import run_name
 
     several = len(model_files) > 1
     if out is None:
         if not several:
             return model_files[0].parent
-        return model_files[0].parent.parent / f"ensemble-{'+'.join(run_name(file) for file in model_files)}"
+        return ensemble_folder(model_files)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: a file, not a folder")
@@ -154,8 +154,8 @@ def evaluation_data(given, model_files):
     """--data, else the data the runs were trained on, which must be the same for all, else
     $MNIST_DATA, else the shipped MNIST."""
     if given:
-        return cli.data_path(given)
-    saved = {cli.data_path(None, saved=saved_data_path(file.parent)) for file in model_files}
+        return data_source(given)
+    saved = {data_source(None, saved=saved_data_path(file.parent)) for file in model_files}
     if len(saved) > 1:
         raise InputError(f"the runs were trained on different data ({', '.join(sorted(saved))}): "
                          "name the test data with --data")

@@ -18,7 +18,7 @@ by more than 1e-4, or an int8 one more than a point less accurate, is not writte
 exits with code 1. export.json records, per format, the file, its size and SHA-256, the converter's
 and runtime's versions and the check's figures, with the SHA-256 of the model file exported and the
 temperature: add_own_digits.py predict and draw read a run with its export while those still match
-(see digits/light.py), without loading TensorFlow.
+(see digits/export_folder.py), without loading TensorFlow.
 Data: --data, else the data the run was trained on (its run.json), else $MNIST_DATA, else the MNIST
 shipped in data/mnist/. Every file is written under a temporary name and renamed into place.
 """
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from digits import cli
 from digits.calibration import calibrated
-from digits.data import load_dataset, to_inputs
+from digits.data import data_source, load_dataset, to_inputs
 from digits.files import write_json
-from digits.light import EXPORT_FOLDER, EXPORT_JSON, FILES, read_record, sha256_of
-from digits.runs import find_model_file, saved_data_path
+from digits.export_folder import EXPORT_FOLDER, EXPORT_JSON, FILES, read_record, sha256_of
+from digits.run_folder import find_model_file, saved_data_path
 
 FORMATS = tuple(FILES)
 
@@ -57,12 +57,12 @@ def main(argv=None):
     kinds = chosen_formats(args.format)
     model_file = find_model_file(args.run)  # a wrong path answers before TensorFlow loads
     out = Path(args.out) if args.out else model_file.parent / EXPORT_FOLDER
-    dataset = load_dataset(cli.data_path(args.data, saved=saved_data_path(model_file.parent)))
+    dataset = load_dataset(data_source(args.data, saved=saved_data_path(model_file.parent)))
 
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
     from digits import export
     from digits.ensemble import load_member
-    from digits.runs import provenance
+    from digits.hardware import provenance
 
     member = load_member(model_file)
     temperature = member.temperature

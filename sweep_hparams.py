@@ -147,7 +147,7 @@ def run_experiment(storage, args, experiment, grid, name, dataset):
     """Run one experiment's grid on `dataset` in its study with this machine's workers; 130 if stopped."""
     from digits.sweeps import claims, storage as storages, workers
     from digits.sweeps.keys import keyed_runs
-    from digits.tensorboard import write_sweep_logs
+    from digits.sweeps.hparams import write_sweep_logs
 
     study = storages.load_or_create_study(storage, name)
     grid = keyed_runs(grid, dataset)
@@ -188,7 +188,7 @@ def write_tensorboard(storage, logdir):
     """Write the HParams logs of every completed run into `logdir` (None: nowhere), and say how to watch them."""
     if logdir is None:
         return
-    from digits.tensorboard import write_sweep_logs
+    from digits.sweeps.hparams import write_sweep_logs
 
     count = write_sweep_logs(storage, logdir)
     print(f"TensorBoard HParams logs of {count} runs in {logdir}/: tensorboard --logdir {logdir}")

@@ -28,7 +28,7 @@ from digits import cli
 from digits.config import load_config
 from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
-from digits.runs import RunFolder
+from digits.run_folder import DEFAULT_RUN, RunFolder
 
 
 def build_parser():
@@ -39,7 +39,7 @@ def build_parser():
     cli.add_recipe_arguments(parser)
     cli.add_speed_arguments(parser, "TensorFlow threads per op (default: one per core); fewer leaves cores free")
     output = parser.add_argument_group("output")
-    output.add_argument("--out", default="models/cnn", metavar="DIR", help="run folder to write (default: %(default)s)")
+    output.add_argument("--out", default=DEFAULT_RUN, metavar="DIR", help="run folder to write (default: %(default)s)")
     output.add_argument(
         "--overwrite", action="store_true", help="replace the finished run in --out (refused without it)",
     )
@@ -107,7 +107,6 @@ def main(argv=None):
     hardware.configure_threads(args.threads)
     from digits import augment, plots, training
     from digits.model import build_cnn
-    from digits.tensorboard import run_logs
 
     build_cnn(config).summary()
     print(f"Training on {hardware.describe_device()} in {hardware.precision_policy(config.precision)}.")
@@ -138,7 +137,7 @@ def main(argv=None):
                                 f"{metric.capitalize()} per epoch: {title}", result.test[metric])
 
     print(f"Saved {run.model_keras}, {run.model_h5.name}, {run.run_json.name}; figures in {figures}/")
-    print(f"TensorBoard: tensorboard --logdir {args.tensorboard or run_logs(run)}")
+    print(f"TensorBoard: tensorboard --logdir {args.tensorboard or run.tensorboard}")
     print(f"Train accuracy: {result.train['accuracy']:.2%} (last epoch, dropout on)")
     if result.validation:
         print(f"Validation accuracy: {result.validation['accuracy']:.2%}")

@@ -26,7 +26,7 @@ import time
 from PIL import Image
 
 from digits.sweeps.storage import open_storage
-from digits.tensorboard import write_sweep_logs
+from digits.sweeps.hparams import write_sweep_logs
 from harness import browser
 from harness.servers import ServerDidNotStart, get_json, installed_command, served
 

@@ -26,7 +26,7 @@ import tempfile
 
 from PIL import Image
 
-from digits import draw_app
+from digits import draw_page
 from harness import browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def main():
         sys.exit(f"drawn_digits.py: {missing}")
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="drawn-digits-"))
     chance = random.Random(args.seed)
-    app = draw_app.create_app(draw_app.Reader(args.model), data_dir, port=0)
+    app = draw_page.create_app(draw_page.Reader(args.model), data_dir, port=0)
     reads = {"train": [], "validation": []}
     with browser.ServerThread(app) as server:
         driver = browser.start_chromium(paths)

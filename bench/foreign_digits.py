@@ -145,7 +145,7 @@ def main(argv=None):
                          "readings": {column: scores(labels, read) for column, read in readings.items()}}
         print_table(name, labels, results[name]["readings"])
     if args.json:
-        from digits.runs import provenance
+        from digits.hardware import provenance
 
         write_json(args.json, {
             "models": [{"model": str(member.model_file), "temperature": member.temperature}

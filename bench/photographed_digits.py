@@ -20,8 +20,7 @@ import tempfile
 
 import numpy as np
 
-from digits import cli
-from digits.data import load_mnist, to_inputs
+from digits.data import data_source, load_mnist, to_inputs
 from harness.photos import PHOTO_KINDS, simulate_photo
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,7 +30,7 @@ parser.add_argument("--data", help="'mnist', 'keras', an MNIST-format .npz or ID
 parser.add_argument("--count", type=int, default=1000, help="test digits to photograph (default: %(default)s)")
 args = parser.parse_args()
 
-_, (x_test, y_test) = load_mnist(cli.data_path(args.data))
+_, (x_test, y_test) = load_mnist(data_source(args.data))
 x_test, y_test = x_test[: args.count], y_test[: args.count]
 with tempfile.TemporaryDirectory() as folder:
     files = []
@@ -47,7 +46,7 @@ read = {row["file"]: row["digit"] for row in map(json.loads, output.splitlines()
 photo_predictions = np.array([read.get(path, -1) for path in files])
 
 from digits.model import load_trained_model, predict_probabilities  # noqa: E402  (TensorFlow only now)
-from digits.runs import find_model_file  # noqa: E402
+from digits.run_folder import find_model_file  # noqa: E402
 
 model = load_trained_model(find_model_file(args.model))
 original_predictions = predict_probabilities(model, to_inputs(x_test)).argmax(axis=1)

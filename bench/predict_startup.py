@@ -32,8 +32,8 @@ from PIL import Image
 from digits import hardware
 from digits.data import load_dataset
 from digits.files import write_json
-from digits.light import EXPORT_FOLDER, FILES
-from digits.runs import find_model_file, saved_data_path
+from digits.export_folder import EXPORT_FOLDER, FILES
+from digits.run_folder import find_model_file, saved_data_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "add_own_digits.py"

@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from digits import cli, hardware
-from digits.data import absolute
+from digits.data import absolute, data_source
 from digits.sweeps.grids import grid_from_text
 from digits.sweeps.storage import open_storage
 
@@ -65,7 +65,7 @@ def sweep_seconds(args, workers, threads):
 def main():
     args = parse_args()
     cores = hardware.usable_cores()
-    args.data = cli.data_path(args.data)
+    args.data = data_source(args.data)
     trials = len(grid_from_text(args.grid)) * args.seeds
     ways = {f"1 worker x {cores} threads": (1, cores), f"{cores} workers x 1 thread": (cores, 1)}
     print(f"Device: {hardware.describe_device()}")

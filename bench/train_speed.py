@@ -46,7 +46,7 @@ import numpy as np
 
 from digits import cli, hardware
 from digits.config import IMAGE_SIZE, NUM_CLASSES, RunConfig, recipe
-from digits.data import Dataset, describe_source, load_mnist, to_inputs, to_one_hot
+from digits.data import Dataset, data_source, describe_source, load_mnist, to_inputs, to_one_hot
 from digits.files import write_json
 from digits.sweeps.experiments import ELASTIC_TRIAL, INGREDIENTS, other_side_of_the_trade, trade_name
 
@@ -84,7 +84,7 @@ def load_images(args):
         images = generator.integers(0, 256, (args.images + 10_000, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
         labels = generator.integers(0, NUM_CLASSES, len(images))
         return (images[: args.images], labels[: args.images]), (images[args.images:], labels[args.images:]), "random images"
-    path = cli.data_path(args.data)
+    path = data_source(args.data)
     train, test = load_mnist(path)
     return train, test, describe_source(path)
 

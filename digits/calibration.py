@@ -24,18 +24,12 @@ the model, and its scores a measure of nothing unseen.
 
 SciPy and scikit-learn load only when a temperature is applied, fitted or scored (scikit-learn
 alone takes two seconds to import), so that predict with an export, which has its temperature
-inside (digits.light), starts at once.
+inside (digits.runtimes), starts at once.
 """
-
-import math
-from pathlib import Path
 
 import numpy as np
 
 from digits.config import NUM_CLASSES
-from digits.errors import InputError
-from digits.files import read_json
-from digits.runs import RunFolder
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # far beyond any temperature a trained network needs
 BINS = 15  # equal-width confidence bins of the expected calibration error, as Guo et al. use
@@ -54,7 +48,7 @@ def calibrated(probabilities, temperature):
 
 
 def negative_log_likelihood(labels, probabilities):
-    """Mean -log p(true digit): the test loss of digits.evaluation, scikit-learn's log_loss."""
+    """Mean -log p(true digit): the test loss of digits.metrics, scikit-learn's log_loss."""
     from sklearn.metrics import log_loss
 
     return float(log_loss(labels, probabilities, labels=CLASSES))
@@ -119,25 +113,3 @@ def calibrate(labels, probabilities):
         "before": scores(labels, probabilities),
         "after": scores(labels, calibrated(probabilities, temperature)),
     }
-
-
-def temperature_of(path):
-    """The temperature stored with a run: `path` is its run folder or a model file in it.
-
-    None when there is none (a model file without a run.json beside it, or a run trained
-    without a validation slice). InputError, naming the file, for a run.json that cannot be read
-    or whose "calibration" holds no positive temperature.
-    """
-    path = Path(path)
-    run_json = RunFolder(path if path.is_dir() else path.parent).run_json
-    if not run_json.is_file():
-        return None
-    record = read_json(run_json)
-    calibration = record.get("calibration") if isinstance(record, dict) else None
-    if calibration is None:
-        return None
-    temperature = calibration.get("temperature") if isinstance(calibration, dict) else None
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            math.isfinite(temperature) and temperature > 0):
-        raise InputError(f'{run_json}: "calibration" holds no positive temperature (got {calibration!r:.80})')
-    return float(temperature)

@@ -12,7 +12,7 @@ import os
 import sys
 
 from digits.config import AUGMENTATION_LIMITS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, XLA_CHOICES, RunConfig, recipe
-from digits.data import SHIPPED
+from digits.data import data_source
 from digits.errors import InputError
 
 DEFAULTS = RunConfig()
@@ -174,14 +174,8 @@ def config_from(args, base=None):
     if getattr(args, "recipe", None):
         base = recipe(args.recipe, base)
     given = given_settings(args)
-    given["data"] = data_path(given.get("data"), saved=base.data)
+    given["data"] = data_source(given.get("data"), saved=base.data)
     return replace(base, **given)
-
-
-def data_path(given, saved=None):
-    """Where MNIST comes from: --data, else the data a saved run was trained on, else $MNIST_DATA,
-    else "mnist", the copy shipped in data/mnist/ (see digits.data)."""
-    return given or saved or os.environ.get("MNIST_DATA") or SHIPPED
 
 
 def run(main):

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 import zipfile
 import zlib
@@ -29,7 +30,6 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 IDX_UNSIGNED_BYTE = 0x08
-ZIP_SIGNATURE = b"PK\x03\x04"  # .npz files are zip archives
 
 SHIPPED = "mnist"  # the data source name of the copy in data/mnist/
 KERAS = "keras"  # the data source name of the Keras cache
@@ -42,6 +42,12 @@ SHIPPED_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 SOURCE_NAMES = {SHIPPED: "MNIST shipped in data/mnist", KERAS: "MNIST from the Keras cache"}
+
+
+def data_source(given=None, saved=None):
+    """The data a script reads, decided here for every script: --data (`given`), else the data the
+    saved run it starts from was trained on (`saved`), else $MNIST_DATA, else the shipped MNIST."""
+    return given or saved or os.environ.get("MNIST_DATA") or SHIPPED
 
 
 def load_mnist(path=None, limit=None):
@@ -160,10 +166,9 @@ def load_path(path):
 def load_npz(path):
     """Read the four arrays of a Keras-layout mnist.npz."""
     try:
-        with open(path, "rb") as file:
-            if file.read(4) != ZIP_SIGNATURE:  # else NumPy takes any other file for a pickle, and says so
-                raise InputError(f"{path}: not a readable .npz file (not a zip archive, as .npz files are; "
-                                 "--data takes an MNIST .npz or a folder of the IDX files)")
+        if not zipfile.is_zipfile(path):  # else NumPy takes any other file for a pickle, and says so
+            raise InputError(f"{path}: not a readable .npz file (not a zip archive, as .npz files are; "
+                             "--data takes an MNIST .npz or a folder of the IDX files)")
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in IDX_FILES if key not in archive.files]
             if missing:

@@ -12,7 +12,7 @@ rotated TTA_DEGREES either way about its centre (TTA_COPIES, in that order; the 
 is always the image itself). A model's temperature is applied to each copy, as it was
 fitted on single images, then the copies are averaged.
 
-A model is read with Keras, or with an export (digits.light) where the runtime asks for one:
+A model is read with Keras, or with an export (digits.runtimes) where the runtime asks for one:
 an .onnx or .tflite file given directly, or with `runtime` auto, onnx or tflite a run's fresh export.
 An export has its run's temperature inside its graph, so the ensemble applies none to it
 (Member.applied_temperature is 1) and never applies a temperature twice.
@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from digits.calibration import calibrated, temperature_of
+from digits.calibration import calibrated
+from digits.run_folder import temperature_of
 from digits.errors import InputError, first_line
-from digits.light import EXPORT_JSON, SUFFIXES, LightModel, checked_export_file, fresh_export
-from digits.runs import find_model_file
+from digits.export_folder import EXPORT_JSON, fresh_export
+from digits.runtimes import SUFFIXES, ExportedModel, checked_export_file
+from digits.run_folder import find_model_file, run_name
 
 TTA_SHIFT = 1  # pixels
 TTA_DEGREES = 8.0
@@ -61,7 +63,7 @@ def augmented_copies(inputs):
 class Member:
     """One model of an ensemble: the file read, the loaded model, and its run's temperature (None: none stored).
 
-    An exported member's model is a digits.light.LightModel, whose graph has the temperature applied already.
+    An exported member's model is a digits.runtimes.ExportedModel, whose graph has the temperature applied already.
     """
 
     model_file: Path
@@ -100,16 +102,9 @@ class Member:
         return f"temperature {self.temperature:.3f}, fitted on its validation slice and applied inside the export; {read_with}"
 
 
-def run_name(model_file):
-    """A model's short name: its run folder's name for a run's model.keras or model.h5, else the file's stem."""
-    model_file = Path(model_file)
-    in_a_run = model_file.name in ("model.keras", "model.h5") and model_file.parent.name
-    return model_file.parent.name if in_a_run else model_file.stem
-
-
 def model_source(path, runtime="keras"):
     """The file a path gives to read with: an export (.onnx, .tflite) as it is, unless `runtime` is keras,
-    else the model file of a run folder or model file (digits.runs.find_model_file)."""
+    else the model file of a run folder or model file (digits.run_folder.find_model_file)."""
     if Path(path).suffix in SUFFIXES and runtime != "keras":
         return checked_export_file(path, runtime)
     return find_model_file(path)
@@ -129,16 +124,16 @@ def distinct_model_files(paths, runtime="keras"):
 
 
 def load_member(path, runtime="keras"):
-    """A run folder or model file (or export) -> Member, read as `runtime` says (digits.light.RUNTIMES; keras:
+    """A run folder or model file (or export) -> Member, read as `runtime` says (digits.export_folder.RUNTIMES; keras:
     as saved, exports refused); InputError, in one line, when it cannot be loaded."""
     model_file = model_source(path, runtime)  # a wrong path answers before TensorFlow loads
     if model_file.suffix in SUFFIXES:
-        model = LightModel(model_file)
+        model = ExportedModel(model_file)
         return Member(model_file, model, model.temperature, exported=True)
     temperature = temperature_of(model_file)
     export = fresh_export(model_file, runtime)
     if export is not None:
-        return Member(export, LightModel(export), temperature, exported=True)
+        return Member(export, ExportedModel(export), temperature, exported=True)
     from digits.model import load_trained_model
 
     try:

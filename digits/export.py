@@ -1,6 +1,6 @@
 """Exporting a trained model to SavedModel, TFLite (float32 and int8) and ONNX, each checked against Keras.
 
-The formats (FORMATS, in the order exported; their files are digits.light.FILES):
+The formats (FORMATS, in the order exported; their files are digits.export_folder.FILES):
     savedmodel   saved_model/: TensorFlow's SavedModel, by Keras 3's model.export(format="tf_saved_model");
                  checked with tf.saved_model.load (its `serve` endpoint)
     onnx         model.onnx: by model.export(format="onnx"), tf2onnx underneath; checked with ONNX Runtime
@@ -17,7 +17,7 @@ probabilities digits.calibration computes from the model's. Dividing logits need
 probability, which int8 could not hold near 0. A run without a temperature is exported as it is.
 
 The check: each export, still under its temporary name, reads every test image with the runtime that
-will read it (digits.light for .onnx and .tflite) and is compared with the Keras model read as predict
+will read it (digits.runtimes for .onnx and .tflite) and is compared with the Keras model read as predict
 reads it (digits.ensemble: its probabilities calibrated with the run's temperature): the share of
 digits read the same, the largest absolute difference of a probability, and both test accuracies. A
 float export fails when a probability differs by more than FLOAT_TOLERANCE, the int8 export when its
@@ -42,7 +42,8 @@ import tensorflow as tf
 from digits.data import to_inputs
 from digits.errors import InputError
 from digits.files import atomic_path
-from digits.light import FILES, LightModel, sha256_of
+from digits.export_folder import FILES, sha256_of
+from digits.runtimes import ExportedModel
 
 FORMATS = ("savedmodel", "onnx", "tflite", "tflite-int8")
 REPRESENTATIVE_IMAGES = 500
@@ -106,7 +107,7 @@ EXPORTERS = {"savedmodel": export_savedmodel, "onnx": export_onnx, "tflite": exp
 
 
 def read_saved_model(path, inputs):
-    """Probabilities of `inputs` by a SavedModel's `serve` endpoint, rows renormalised as digits.light's."""
+    """Probabilities of `inputs` by a SavedModel's `serve` endpoint, rows renormalised as digits.runtimes'."""
     loaded = tf.saved_model.load(str(path))  # kept while serving: its endpoint refers to its variables
     outputs = np.concatenate([loaded.serve(tf.constant(inputs[start:start + BATCH_SIZE])).numpy()
                               for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
@@ -114,7 +115,7 @@ def read_saved_model(path, inputs):
 
 
 def read_export(kind, path, inputs):
-    return read_saved_model(path, inputs) if kind == "savedmodel" else LightModel(path).probabilities(inputs)
+    return read_saved_model(path, inputs) if kind == "savedmodel" else ExportedModel(path).probabilities(inputs)
 
 
 def compare(probabilities, reference, labels):

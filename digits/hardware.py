@@ -5,9 +5,11 @@ must run before TensorFlow executes anything, and `precision_policy` asks Tensor
 which devices it sees.
 """
 
+from datetime import datetime, timezone
 import os
-import platform
 from pathlib import Path
+import platform
+import sys
 
 # CPU flags of native bfloat16 arithmetic: AVX-512 BF16 (AMD Zen 4, Intel Cooper Lake on)
 # and AMX (Intel Sapphire Rapids on). Without them bfloat16 is emulated and slower than float32.
@@ -112,3 +114,24 @@ def quiet_tensorflow():
     Must run before TensorFlow loads: the package's __init__ calls it.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
+
+
+def provenance():
+    """Library versions, machine, command and time: what a result needs to be put in context."""
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads_per_op": threads_per_op(),
+        "device": describe_device(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

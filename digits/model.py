@@ -1,14 +1,18 @@
 """The report's convolutional network, built and compiled from a RunConfig."""
 
 import inspect
+import logging
 from pathlib import Path
+import zipfile
 
+import h5py
 import keras
 from keras import layers
 import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
+from digits.files import atomic_path
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
@@ -124,13 +128,10 @@ def as_float32(model, config):
     return plain
 
 
-# The first bytes of each format: a .keras file is a zip archive, a .h5 file an HDF5 file.
-MODEL_SIGNATURES = {".keras": (b"PK\x03\x04", "a zip archive"), ".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 file")}
-
-
 def load_trained_model(path):
     """Load a saved Keras model and check that it reads 28x28x1 images into 10 classes."""
-    check_model_signature(Path(path))
+    path = Path(path)
+    check_model_format(path)
     try:
         model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds of error for a file it cannot read
@@ -144,12 +145,26 @@ def load_trained_model(path):
     return model
 
 
-def check_model_signature(path):
-    """Refuse a file whose first bytes are not its format's (Keras would say "File not found")."""
-    signature, kind = MODEL_SIGNATURES.get(path.suffix, (b"", ""))
-    with open(path, "rb") as file:
-        if not file.read(len(signature)).startswith(signature):
-            raise InputError(f"{path}: not a Keras model (the file is not {kind}, as {path.suffix} models are)")
+def check_model_format(path):
+    """Refuse a file that is not of its suffix's format: a .keras file is a zip archive, a .h5 file
+    an HDF5 file (Keras says "File not found" of a file it cannot open)."""
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not a Keras model (the file is not a zip archive, as .keras models are)")
+    if path.suffix == ".h5" and not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not a Keras model (the file is not an HDF5 file, as .h5 models are)")
+
+
+def save_model(model, path):
+    """Save `model` to `path` (.keras or .h5) atomically. Keras warns through absl that HDF5 is a
+    legacy format; the report saved in it, so the warning is kept quiet."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with atomic_path(path) as temporary:
+            model.save(temporary)
+    finally:
+        absl.setLevel(level)
 
 
 def layer_detail(kind, config):

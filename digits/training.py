@@ -27,8 +27,8 @@ from digits.model import (
     peak_learning_rate,
     predict_probabilities,
 )
-from digits.runs import provenance
-from digits.tensorboard import run_logs, start_epoch_logs
+from digits.hardware import provenance
+from digits.tensorboard import start_epoch_logs
 
 
 def seed_everything(config):
@@ -287,7 +287,7 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
     x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []
-    tensorboard = tensorboard or (run_logs(run) if run is not None else None)
+    tensorboard = tensorboard or (run.tensorboard if run is not None else None)
     if tensorboard is not None:
         start_epoch_logs(tensorboard, resumed=run is not None and run.finished_epochs() > 0)
         extra.append(EpochLogger(tensorboard))

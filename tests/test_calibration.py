@@ -14,9 +14,9 @@ from digits.calibration import (
     fit_temperature,
     negative_log_likelihood,
     reliability,
-    temperature_of,
 )
 from digits.errors import InputError
+from digits.run_folder import temperature_of
 
 
 def calibrated_set(n=4000, seed=0):

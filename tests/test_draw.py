@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 import pytest
 
-from digits import draw_app
+from digits import draw_page
 from digits.config import RunConfig
 from digits.errors import InputError
 from digits.own_digits import read_digit_folders, to_mnist_format
@@ -47,7 +47,7 @@ def model_file(runs):
 
 @pytest.fixture
 def client(model_file, tmp_path):
-    app = draw_app.create_app(draw_app.Reader(model_file), tmp_path / "data", PORT)
+    app = draw_page.create_app(draw_page.Reader(model_file), tmp_path / "data", PORT)
     return app.test_client()
 
 
@@ -142,7 +142,7 @@ def test_a_png_too_large_or_blank_is_refused(client, tmp_path):
 
 
 def test_an_oversized_body_gets_413(client, tmp_path):
-    huge = "data:image/png;base64," + "A" * (draw_app.MAX_REQUEST_BYTES + 10)
+    huge = "data:image/png;base64," + "A" * (draw_page.MAX_REQUEST_BYTES + 10)
     answer = post(client, "/save", {"image": huge, "label": "1", "split": "train"})
     assert answer.status_code == 413
     assert written(tmp_path) == []
@@ -168,7 +168,7 @@ def test_loopback_names_with_the_port_are_answered(client):
 
 
 def test_on_port_80_the_loopback_names_are_answered_with_the_port_or_without(model_file, tmp_path):
-    client = draw_app.create_app(StubReader(model_file), tmp_path / "data", 80).test_client()
+    client = draw_page.create_app(StubReader(model_file), tmp_path / "data", 80).test_client()
     for host in ("localhost:80", "[::1]:80", "127.0.0.1", "localhost"):  # Werkzeug drops :80 from the host
         assert client.get("/state", headers={"Host": host}).status_code == 200
     assert client.get("/state", headers={"Host": "evil.example"}).status_code == 403
@@ -184,8 +184,8 @@ def test_an_existing_file_is_never_overwritten(client, tmp_path, monkeypatch):
     class FixedUUID:
         hex = "0" * 32
 
-    monkeypatch.setattr(draw_app.uuid, "uuid4", lambda: FixedUUID())
-    monkeypatch.setattr(draw_app, "datetime", type("Frozen", (), {"now": staticmethod(lambda: FrozenNow())}))
+    monkeypatch.setattr(draw_page.uuid, "uuid4", lambda: FixedUUID())
+    monkeypatch.setattr(draw_page, "datetime", type("Frozen", (), {"now": staticmethod(lambda: FrozenNow())}))
     first = post(client, "/save", {"image": drawing()[0], "label": "4", "split": "train"})
     assert first.status_code == 200
     (path,) = (tmp_path / "data" / "train" / "4").iterdir()
@@ -252,7 +252,7 @@ def test_a_run_that_cannot_be_loaded_leaves_the_model_read_with(client, model_fi
 
 def test_runs_dir_can_be_given_and_a_model_outside_it_is_no_run(model_file, tmp_path):
     elsewhere = tmp_path / "elsewhere"
-    app = draw_app.create_app(StubReader(model_file), tmp_path / "data", PORT, runs_dir=elsewhere)
+    app = draw_page.create_app(StubReader(model_file), tmp_path / "data", PORT, runs_dir=elsewhere)
     state = app.test_client().get("/state", headers={"Host": HOST}).get_json()
     assert state["runs"] == [] and state["run"] is None and state["runs_dir"] == str(elsewhere)
 
@@ -263,7 +263,7 @@ def test_a_port_in_use_is_one_input_error_naming_it(client):
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(InputError) as refused:
-            draw_app.serve(client.application, "127.0.0.1", port, on_ready=pytest.fail)
+            draw_page.serve(client.application, "127.0.0.1", port, on_ready=pytest.fail)
     assert str(refused.value).startswith(f"cannot listen on 127.0.0.1:{port}: the port is in use")
     assert "\n" not in str(refused.value)
 
@@ -300,12 +300,13 @@ def test_draw_with_no_model_is_one_line_and_exit_code_2(tmp_path):
 # Calibrated probabilities, and several models -------------------------------------------------------
 
 def test_the_page_reads_with_the_runs_temperature(tiny_runs, tmp_path):
-    from digits.calibration import calibrated, temperature_of
+    from digits.calibration import calibrated
+    from digits.run_folder import temperature_of
     from digits.data import to_inputs
     from digits.model import load_trained_model, predict_probabilities
 
     run = tiny_runs["calibrated"]
-    client = draw_app.create_app(draw_app.Reader(run), tmp_path / "data", PORT).test_client()
+    client = draw_page.create_app(draw_page.Reader(run), tmp_path / "data", PORT).test_client()
     state = client.get("/state", headers={"Host": HOST}).get_json()
     assert state["models"] == [{"file": str(run / "model.keras"), "temperature": temperature_of(run)}]
     assert state["run"] == "calibrated" and state["runs"] == ["calibrated", "plain"]  # one model: it can switch
@@ -318,12 +319,12 @@ def test_the_page_reads_with_the_runs_temperature(tiny_runs, tmp_path):
 
 @pytest.fixture
 def ensemble_client(tiny_runs, tmp_path):
-    reader = draw_app.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
-    return draw_app.create_app(reader, tmp_path / "data", PORT).test_client()
+    reader = draw_page.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
+    return draw_page.create_app(reader, tmp_path / "data", PORT).test_client()
 
 
 def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client, tiny_runs):
-    from digits.calibration import temperature_of
+    from digits.run_folder import temperature_of
     from digits.data import to_inputs
     from digits.ensemble import Ensemble
 
@@ -363,7 +364,7 @@ def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch
         given.append(paths)
         raise InputError("stop before serving")
 
-    monkeypatch.setattr(draw_app, "Reader", reader)
+    monkeypatch.setattr(draw_page, "Reader", reader)
     with pytest.raises(InputError, match="stop before serving"):
         add_own_digits.main(["draw", *argv])
     assert given == [models]
@@ -388,7 +389,7 @@ class StubReader:
 
 @pytest.fixture
 def stub_client(runs, tmp_path):
-    return draw_app.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
+    return draw_page.create_app(StubReader(runs / "cnn"), tmp_path / "data", PORT).test_client()
 
 
 def png_chunk(kind, data):
@@ -406,7 +407,7 @@ def raw_png(width, height, depth=8, colour=0, interlace=0, before_data=(), idat=
     bits += "0" * (-len(bits) % 8)  # a row ends on a whole byte
     row = int(bits, 2).to_bytes(len(bits) // 8, "big")
     data = zlib.compress((b"\0" + row) * height) if idat is None else idat
-    return (draw_app.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
+    return (draw_page.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
             + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
 
 
@@ -458,7 +459,7 @@ def broken_pngs():
                                        append_images=[Image.new("L", (20, 20), 0)], duration=100)
     bad_header_checksum = good[:29] + bytes(4) + good[33:]
     return {
-        "signature only": draw_app.PNG_SIGNATURE, "signature and junk": draw_app.PNG_SIGNATURE + b"junk" * 20,
+        "signature only": draw_page.PNG_SIGNATURE, "signature and junk": draw_page.PNG_SIGNATURE + b"junk" * 20,
         "truncated": good[: len(good) // 2], "bad header checksum": bad_header_checksum,
         "zero width": with_size(good, 0, 280), "zero height": with_size(good, 280, 0),
         "1025 wide": with_size(good, 1025, 10), "decompression bomb": with_size(good, 30000, 30000),
@@ -469,7 +470,7 @@ def broken_pngs():
 
 
 def data_url(png):
-    return draw_app.PNG_DATA_URL + base64.b64encode(png).decode()
+    return draw_page.PNG_DATA_URL + base64.b64encode(png).decode()
 
 
 def misencoded_images():

@@ -7,7 +7,7 @@ Skipped, saying why, where selenium or Debian's chromium and chromium-driver are
 import numpy as np
 import pytest
 
-from digits import draw_app
+from digits import draw_page
 from harness import browser
 from digits.config import RunConfig
 
@@ -23,7 +23,7 @@ def page(tmp_path_factory):
     for run, filters in (("cnn", (4, 4)), ("own-digits", (4, 8))):
         (folder / "runs" / run).mkdir(parents=True)
         build_cnn(RunConfig(filters=filters)).save(folder / "runs" / run / "model.keras")
-    app = draw_app.create_app(draw_app.Reader(folder / "runs" / "cnn"), folder / "data", port=0)
+    app = draw_page.create_app(draw_page.Reader(folder / "runs" / "cnn"), folder / "data", port=0)
     with browser.ServerThread(app) as server:
         driver = browser.start_chromium(PATHS)
         try:
@@ -90,8 +90,8 @@ def test_with_several_models_the_page_names_them_and_hides_the_run_list(page, ti
     from selenium.webdriver.common.by import By
 
     driver, _, folder = page
-    reader = draw_app.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
-    with browser.ServerThread(draw_app.create_app(reader, folder / "ensemble-data", port=0)) as server:
+    reader = draw_page.Reader([tiny_runs["plain"], tiny_runs["calibrated"]])
+    with browser.ServerThread(draw_page.create_app(reader, folder / "ensemble-data", port=0)) as server:
         browser.open_page(driver, server.url)
         assert driver.find_element(By.ID, "model-name").text == reader.name
         calibration = driver.find_element(By.ID, "model-calibration").text

@@ -9,7 +9,8 @@ import pytest
 from scipy import ndimage
 
 import add_own_digits
-from digits.calibration import calibrated, temperature_of
+from digits.calibration import calibrated
+from digits.run_folder import temperature_of
 from digits.data import to_inputs
 from digits.ensemble import TTA_COPIES, TTA_DEGREES, Ensemble, augmented_copies, combine
 from digits.errors import InputError

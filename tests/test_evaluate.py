@@ -1,4 +1,4 @@
-"""evaluate.py and digits.evaluation: metrics checked against scikit-learn, figures, bad input."""
+"""evaluate.py and digits.metrics: metrics checked against scikit-learn, figures, bad input."""
 
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ import evaluate
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.evaluation import evaluate_predictions
+from digits.metrics import evaluate_predictions
 from digits.model import compile_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,7 +218,8 @@ def direct_scores(labels, probabilities):
 
 
 def test_two_runs_each_alone_and_their_ensemble(tiny_runs, digits_npz, tmp_path, capsys):
-    from digits.calibration import calibrated, temperature_of
+    from digits.calibration import calibrated
+    from digits.run_folder import temperature_of
     from digits.model import load_trained_model, predict_probabilities
 
     plain, calibrated_run = tiny_runs["plain"], tiny_runs["calibrated"]
@@ -276,7 +277,8 @@ def test_an_ensemble_goes_beside_the_first_run_by_default(tiny_runs, digits_npz,
 
 
 def test_tta_adds_a_row_per_reading_and_the_files_are_of_it(tiny_runs, digits_npz, tmp_path, capsys):
-    from digits.calibration import calibrated, temperature_of
+    from digits.calibration import calibrated
+    from digits.run_folder import temperature_of
     from digits.ensemble import augmented_copies
     from digits.model import load_trained_model, predict_probabilities
 

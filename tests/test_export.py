@@ -1,4 +1,4 @@
-"""export_model.py and reading with its exports (digits.export, digits.light): every format checked against
+"""export_model.py and reading with its exports (digits.export, digits.export_folder, digits.runtimes): every format checked against
 Keras and recorded, the temperature applied exactly once, stale exports left alone, and predict with an
 export reading the same digits without importing TensorFlow."""
 
@@ -12,11 +12,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from digits.calibration import calibrated, temperature_of
+from digits.calibration import calibrated
+from digits.run_folder import temperature_of
 from digits.data import to_inputs
 from digits.ensemble import Ensemble
 from digits.errors import InputError
-from digits.light import FILES, LightModel, fresh_export, read_record, sha256_of
+from digits.export_folder import FILES, fresh_export, read_record, sha256_of
+from digits.runtimes import ExportedModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +83,7 @@ def test_an_export_reads_as_the_calibrated_keras_model_with_the_temperature_appl
         np.testing.assert_allclose(read, expected, atol=1e-5)
         assert np.abs(read - uncalibrated).max() > 1e-3  # not applied: the raw model's probabilities
         assert np.abs(read - calibrated(expected, temperature)).max() > 1e-3  # applied twice
-    int8 = LightModel(run / "export" / "model_int8.tflite").probabilities(inputs)
+    int8 = ExportedModel(run / "export" / "model_int8.tflite").probabilities(inputs)
     assert np.mean(int8.argmax(axis=1) == expected.argmax(axis=1)) >= 0.9
 
 

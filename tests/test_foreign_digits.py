@@ -9,7 +9,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 import foreign_digits
-from digits.calibration import calibrated, expected_calibration_error, temperature_of
+from digits.calibration import calibrated, expected_calibration_error
+from digits.run_folder import temperature_of
 from digits.data import to_inputs
 from digits.errors import InputError
 from digits.own_digits import read_digit_image, to_mnist_format

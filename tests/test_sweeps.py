@@ -327,7 +327,7 @@ def test_keep_models_saves_each_completed_run_as_a_run_folder_that_reads_as_its_
 
     from digits.data import to_inputs
     from digits.files import read_json
-    from digits.runs import RunFolder
+    from digits.run_folder import RunFolder
 
     study, _, dataset = swept_in_process(tmp_path, digits_npz, seeds=2, keep_models=str(tmp_path / "models"))
 
@@ -377,7 +377,7 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
 
 
 def test_a_stopped_trial_resumes_from_its_last_finished_epoch_and_drops_its_checkpoint(tmp_path, digits_npz):
-    from digits.runs import RunFolder
+    from digits.run_folder import RunFolder
 
     args = ("custom", "--grid", "dropout=0.2", "--epochs", 15, "--limit", 300, "--data", digits_npz, "--workers", 1)
     checkpoints = tmp_path / SWEEPS / "checkpoints"

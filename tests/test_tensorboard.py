@@ -17,7 +17,7 @@ from tensorboard.util import tensor_util
 from digits import training
 from digits.sweeps.experiments import slug
 from digits.sweeps.storage import open_storage
-from digits.tensorboard import write_sweep_logs
+from digits.sweeps.hparams import write_sweep_logs
 import train_cnn
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from digits import training
 from digits.config import RunConfig
 from digits.data import Dataset
 from digits.errors import InputError
-from digits.runs import RunFolder
+from digits.run_folder import RunFolder
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ class ServerThread:
     """The draw app served on a free loopback port in a background thread."""
 
     def __init__(self, app):
-        from digits.draw_app import listening_server, quiet_request_log
+        from digits.draw_page import listening_server, quiet_request_log
 
         quiet_request_log()
         self.server = listening_server(app, "127.0.0.1", 0)  # the server `add_own_digits.py draw` runs

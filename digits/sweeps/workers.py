@@ -1,5 +1,5 @@
 """Worker processes: each claims a point of a sweep, trains it through digits.training.train,
-stores the run's record in its trial, writes the trial's TensorBoard logs (digits.tensorboard)
+stores the run's record in its trial, writes the trial's TensorBoard logs (digits.sweeps.hparams)
 and prints one progress line, until every point is complete or given up.
 
 `plan_workers` decides how many workers run here and with how many threads each;
@@ -24,13 +24,13 @@ import optuna
 from digits import hardware
 from digits.data import load_dataset
 from digits.errors import first_line
-from digits.runs import RunFolder
+from digits.run_folder import RunFolder
 from digits.sweeps.claims import (
     TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
 )
 from digits.sweeps.experiments import Experiment, slug
 from digits.sweeps.storage import open_storage
-from digits.tensorboard import write_trial
+from digits.sweeps.hparams import write_trial
 
 POLL_SECONDS = 15
 

@@ -40,9 +40,10 @@ from werkzeug.exceptions import HTTPException
 
 from digits.data import to_inputs
 from digits.errors import InputError, first_line
-from digits.light import EXPORT_FOLDER, SUFFIXES
+from digits.export_folder import EXPORT_FOLDER
+from digits.runtimes import SUFFIXES
 from digits.own_digits import digit_files, to_mnist_format
-from digits.runs import RunFolder
+from digits.run_folder import RunFolder
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -57,7 +58,7 @@ class Reader:
     """One saved model, or several read as their ensemble (digits.ensemble), with calibrated probabilities.
 
     `reload` picks up models fine-tuned since; with one model it can also switch to another run. `runtime`
-    (digits.light.RUNTIMES) says what reads each run, on every reload: with auto a run fine-tuned or
+    (digits.export_folder.RUNTIMES) says what reads each run, on every reload: with auto a run fine-tuned or
     recalibrated since its export is read with Keras again, as its export is no longer fresh.
     """
 

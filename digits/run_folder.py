@@ -7,6 +7,7 @@ A finished run folder (default models/cnn/) holds:
     history.csv     the per-epoch history as a table
     curves.png      accuracy and loss per epoch
     figures/        the report's figures of this run (train_cnn.py, evaluate.py)
+    tensorboard/    TensorBoard's logs of every epoch
 While training it also holds checkpoint/, removed once the run is saved:
     checkpoint/config.json                the config being trained, so --resume can check it
     checkpoint/state.json                 after the last finished epoch: its number, the logs of
@@ -16,21 +17,21 @@ Every file is written to a temporary name and renamed, so a crash leaves the
 previous version or the new one, never half of one.
 """
 
-from contextlib import contextmanager
 import csv
-from datetime import datetime, timezone
 import io
-import logging
-import os
+import math
 from pathlib import Path
-import platform
 import shutil
-import sys
 
-from digits import hardware
 from digits.config import RunConfig, load_config
 from digits.errors import InputError
 from digits.files import atomic_path, read_json, write_json, write_text
+
+# Where runs go unless --out says otherwise: train_cnn.py's run, which predict and the draw page
+# also read by default, and the run add_own_digits.py trains on a person's digits.
+DEFAULT_RUN = "models/cnn"
+OWN_DIGITS_RUN = "models/own-digits"
+MODEL_FILES = ("model.keras", "model.h5")
 
 
 class RunFolder:
@@ -42,6 +43,7 @@ class RunFolder:
         self.history_csv = self.path / "history.csv"
         self.curves_png = self.path / "curves.png"
         self.figures = self.path / "figures"
+        self.tensorboard = self.path / "tensorboard"
         self.checkpoint = self.path / "checkpoint"
         self.checkpoint_config = self.checkpoint / "config.json"
         self.checkpoint_state = self.checkpoint / "state.json"
@@ -117,11 +119,11 @@ class RunFolder:
 
     def save(self, model, record):
         """Write the finished run, each file atomically, then drop the checkpoint."""
+        from digits.model import save_model
+
         self.path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.model_keras) as temporary:
-            model.save(temporary)
-        with atomic_path(self.model_h5) as temporary, absl_warnings_silenced():
-            model.save(temporary)  # Keras warns that HDF5 is legacy; it is the report's format, on purpose
+        save_model(model, self.model_keras)
+        save_model(model, self.model_h5)
         write_text(self.history_csv, history_as_csv(record["history"]))
         write_json(self.run_json, record)
         self.discard_checkpoint()
@@ -142,22 +144,46 @@ def find_model_file(path):
     return path
 
 
+def run_name(model_file):
+    """A model's short name: its run folder's name for a run's model.keras or model.h5, else the file's stem."""
+    model_file = Path(model_file)
+    in_a_run = model_file.name in MODEL_FILES and model_file.parent.name
+    return model_file.parent.name if in_a_run else model_file.stem
+
+
+def ensemble_folder(model_files):
+    """Where an ensemble's evaluation goes: beside the first model's run, named for every model,
+    e.g. models/ensemble-cnn-seed1+cnn-seed2 for models/cnn-seed1 and models/cnn-seed2."""
+    first = Path(model_files[0])
+    return first.parent.parent / f"ensemble-{'+'.join(run_name(file) for file in model_files)}"
+
+
 def saved_data_path(run_folder):
     """The data a run was trained on, from its run.json, or None if it has none."""
     run_json = RunFolder(run_folder).run_json
     return load_config(run_json).data if run_json.is_file() else None
 
 
-@contextmanager
-def absl_warnings_silenced():
-    """Keras logs its warnings through absl's Python logger."""
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+def temperature_of(path):
+    """The temperature stored with a run: `path` is its run folder or a model file in it.
+
+    None when there is none (a model file without a run.json beside it, or a run trained
+    without a validation slice). InputError, naming the file, for a run.json that cannot be read
+    or whose "calibration" holds no positive temperature.
+    """
+    path = Path(path)
+    run_json = RunFolder(path if path.is_dir() else path.parent).run_json
+    if not run_json.is_file():
+        return None
+    record = read_json(run_json)
+    calibration = record.get("calibration") if isinstance(record, dict) else None
+    if calibration is None:
+        return None
+    temperature = calibration.get("temperature") if isinstance(calibration, dict) else None
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and temperature > 0):
+        raise InputError(f'{run_json}: "calibration" holds no positive temperature (got {calibration!r:.80})')
+    return float(temperature)
 
 
 def history_as_csv(history):
@@ -166,24 +192,3 @@ def history_as_csv(history):
     writer.writerow(history)
     writer.writerows(zip(*history.values()))
     return text.getvalue()
-
-
-def provenance():
-    """Library versions, machine, command and time: what a result needs to be put in context."""
-    import keras
-    import numpy
-    import tensorflow
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tensorflow.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "cpu": hardware.cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "threads_per_op": hardware.threads_per_op(),
-        "device": hardware.describe_device(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
