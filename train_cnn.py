@@ -1,27 +1,13 @@
-"""Train the report's convolutional network on MNIST, test it, and save it.
+"""Train the report's network on MNIST, test it, and save it in a run folder.
 
-    python train_cnn.py                                  # all of MNIST, shipped in data/mnist/: no download
+    python train_cnn.py                             # the report's run on MNIST
     python train_cnn.py --epochs 2 --limit 5000 --out models/quick
-    python train_cnn.py --data /usr/share/datasets/fashion-mnist/ --out models/fashion   # other data
-    python train_cnn.py --recipe modern --out models/modern   # beyond the report (docs/BEYOND.md)
+    python train_cnn.py --recipe modern --out models/modern
+    python train_cnn.py --resume                    # after Ctrl-C or a crash
 
-The network is the report's: three Conv2D(64, 3x3, relu) with max pooling after the
-first two, Flatten, Dropout(0.3), Dense(10, softmax); 80,266 parameters; Adam,
-categorical cross-entropy, batch 64, 15 epochs. It trains on MNIST's 60,000 training
-images and tests on its 10,000 test images, as the report did (99.4% test accuracy
-there; the README's Results section has this project's). On CPUs that have bfloat16 it
-computes in mixed bfloat16, faster for the same accuracy (the README's Speed section has
-the measurements; --precision float32 for the report's way).
-The run folder (--out) gets model.keras, model.h5, run.json, history.csv and
-curves.png, its figures/ the report's Figures 1, 9 and 10, and its tensorboard/ the
-TensorBoard logs of every epoch (--tensorboard DIR for elsewhere); run.json records the
-data's fingerprint (image counts and SHA-256s), and with a validation slice the
-temperature fitted on it that calibrates the model's probabilities (evaluate.py,
-predict and the draw page use it). A finished run is never replaced unless
---overwrite says so.
+It writes the model, run.json, figures and TensorBoard logs (docs/training.md).
 """
 
-import argparse
 import json
 
 from digits import cli
@@ -32,35 +18,19 @@ from digits.run_folder import DEFAULT_RUN, RunFolder
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__, usage="%(prog)s [options]")
     cli.add_data_arguments(parser)
     cli.add_model_arguments(parser)
     cli.add_training_arguments(parser)
     cli.add_recipe_arguments(parser)
-    cli.add_speed_arguments(parser, "TensorFlow threads per op (default: one per core); fewer leaves cores free")
+    cli.add_speed_arguments(parser, "TensorFlow threads per op (default: all cores)")
     output = parser.add_argument_group("output")
     output.add_argument("--out", default=DEFAULT_RUN, metavar="DIR", help="run folder to write (default: %(default)s)")
-    output.add_argument(
-        "--overwrite", action="store_true", help="replace the finished run in --out (refused without it)",
-    )
-    output.add_argument(
-        "--figures", metavar="DIR",
-        help="folder for the report's Figures 1, 9 and 10 (default: the run folder's figures/)",
-    )
-    output.add_argument(
-        "--tensorboard", metavar="DIR",
-        help="folder for TensorBoard's logs of every epoch: loss, accuracy, validation loss and accuracy, learning "
-        "rate (default: the run folder's tensorboard/); watch them with `tensorboard --logdir DIR`",
-    )
-    output.add_argument(
-        "--resume", action="store_true",
-        help="continue the interrupted run in --out from its last finished epoch, with its saved settings "
-        "(starts a new run if there is none)",
-    )
-    output.add_argument(
-        "--config", metavar="RUN",
-        help="start from the settings of a saved run (its folder or run.json); flags given override them",
-    )
+    output.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    output.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    output.add_argument("--config", metavar="RUN", help="start from a saved run's settings")
+    output.add_argument("--figures", metavar="DIR", help="folder for the figures (default: OUT/figures)")
+    output.add_argument("--tensorboard", metavar="DIR", help="TensorBoard logs (default: OUT/tensorboard)")
     return parser
 
 

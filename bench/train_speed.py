@@ -9,7 +9,7 @@ the ways so that drift in the machine's speed (other load, clock changes) hits t
 alike, and reports the median images/s over --epochs epochs after one warm-up epoch:
 
 - the report's way: plain `model.fit` on NumPy arrays, float32, one step per call;
-- the project's path: what `train_cnn.py` and the sweeps run (digits.training.new_model:
+- the project's path: what `train_cnn.py` and the sweeps run (digits.model.new_model:
   steps_per_execution, and mixed bfloat16 on a CPU that has it);
 - one ingredient at a time (tf.data input pipeline, steps per execution, bfloat16, XLA),
   to show what each is worth here;
@@ -160,13 +160,14 @@ def keras_way(name, config, policy="float32", steps_per_execution=1, jit_compile
 
 
 def project_way(name, config, images=None):
-    """The model train_cnn.py and the sweeps train (digits.training.new_model), fed by its input
+    """The model train_cnn.py and the sweeps train (digits.model.new_model), fed by its input
     pipeline; `images` per epoch sets the length of a learning-rate schedule."""
     from digits import training
+    from digits.model import new_model
 
     training.seed_everything(config)
     steps = training.steps_per_epoch(config, images) if images else None
-    return Way(name, training.new_model(config, steps), config, pipeline=True)
+    return Way(name, new_model(config, steps, hardware.precision_policy(config.precision)), config, pipeline=True)
 
 
 def race(ways, x, y, epochs):
@@ -273,7 +274,7 @@ def accuracy_race(train, test, seeds):
         config = RunConfig(seed=seed)
         report = keras_way("report", config)
         report.model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
-        results["report"].append(training.evaluate(report.model, x_test, y_test)["accuracy"])
+        results["report"].append(training.loss_and_accuracy(report.model, x_test, y_test)["accuracy"])
         results["project"].append(training.train(config, dataset, verbose=False).test["accuracy"])
         print(f"  seed {seed}: report's way {results['report'][-1]:.2%}, project's path {results['project'][-1]:.2%}",
               flush=True)
@@ -288,9 +289,9 @@ def mean_std(values):
 
 def evaluation_rate(x_test, y_test, repeats=3):
     """Images/s of test-set evaluation as evaluate.py does it: the saved (float32) model, batches of 500."""
-    from digits.model import PREDICTION_BATCH_SIZE, compile_cnn
+    from digits.model import PREDICTION_BATCH_SIZE, new_model
 
-    model = compile_cnn(RunConfig())
+    model = new_model(RunConfig())
     evaluate = lambda: model.evaluate(x_test, y_test, batch_size=PREDICTION_BATCH_SIZE, verbose=0)  # noqa: E731
     evaluate()
     return len(x_test) / statistics.median(timed(evaluate) for _ in range(repeats))

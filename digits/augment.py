@@ -4,7 +4,7 @@ zoom and shear as one affine warp, and a thicker or thinner pen stroke.
 Each image gets its own draw of every setting, uniform in [-setting, +setting]. The
 four geometric ones are composed into one matrix and applied in one resampling
 (keras.ops.image.affine_transform), where four Keras Random* layers in a row would
-resample, and blur a 28x28 digit, four times (bench/train_speed.py measures the cost). The stroke is changed by a
+resample, and blur a 28x28 digit, four times. The stroke is changed by a
 grey-scale dilation (thicker) or erosion (thinner) with a 3x3 cross, blended with the
 original by the drawn share, so a stroke of 0.5 moves each image up to half a pixel
 either way. An elastic distortion, if asked, then bends each digit locally by a smooth
@@ -85,8 +85,8 @@ def restroked(images, share):
     Thinning is the mirror of thickening (an erosion of the strokes is a dilation of the
     background, 1 - image), so one dilation over both, side by side as two channels, gives both.
     These are many small operations on small tensors, whose per-operation overhead outweighs
-    their arithmetic, so XLA compiles them into one kernel: 2.7 ms a batch of 64 became 0.9 ms
-    (a float32 CPU, one thread). TensorFlow's affine transform has no XLA kernel.
+    their arithmetic, so XLA compiles them into one kernel (docs/speed.md has the figures).
+    TensorFlow's affine transform has no XLA kernel.
     """
     thicker, background_thicker = tf.split(thickened(tf.concat([images, 1.0 - images], axis=-1)), 2, axis=-1)
     thinner = 1.0 - background_thicker
@@ -98,9 +98,8 @@ def thickened(images):
     """A grey-scale dilation by the 3x3 cross: each pixel the brightest of itself and its four neighbours,
     with pixels beyond the edge as 0, below every pixel in [0, 1].
 
-    Four maxima of shifted copies: tf.nn.dilation2d gives the same numbers but took 70% of all
-    the augmentation's time (3.3 of 4.7 ms a batch of 64 on a float32 CPU), and a max pool
-    with stride 1, 9.6 ms.
+    Four maxima of shifted copies: tf.nn.dilation2d and a max pool with stride 1 give the same
+    numbers several times slower on a CPU.
     """
     padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
     centre, up, down = padded[:, 1:-1, 1:-1], padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]
@@ -119,7 +118,7 @@ def elastically_distorted(images, noise):
     Simard's setting, a strength of 34, moves pixels by about 1.4 pixels (one standard
     deviation), bending a stroke locally the way a hand does where an affine warp bends the
     whole digit alike. The noise is drawn outside: XLA, which compiles the rest into one
-    kernel, draws random numbers on a CPU sixty times slower than TensorFlow's own kernel.
+    kernel, draws random numbers on a CPU far slower than TensorFlow's own kernel.
     """
     # Smoothing as two products with a matrix of Gaussian weights, cut at the image's edge: the
     # same numbers as a separable convolution with zero padding, several times faster on a CPU.

@@ -1,13 +1,13 @@
 """RunConfig: everything that decides what a training run learns.
 
-One object, used by the command line, the sweeps and the saved run record
-(run.json), so that any result can be rebuilt from its saved config and seed.
-Defaults are the report's: three 64-filter 3x3 convolutions, dropout 0.3, Adam,
-batch 64, 15 epochs, no augmentation, a constant learning rate. RECIPES names the
+One object, used by the command line (each field carries its flag's help: digits.cli), the
+sweeps and the saved run record (run.json), so that any result can be rebuilt from its saved
+config and seed. Defaults are the report's: three 64-filter 3x3 convolutions, dropout 0.3,
+Adam, batch 64, 15 epochs, no augmentation, a constant learning rate. RECIPES names the
 combinations beyond the report (`--recipe modern`, `--recipe fast`).
 """
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 import json
 from pathlib import Path
 
@@ -27,40 +27,47 @@ REPORT_EPOCHS = 15
 SCHEDULES = ("constant", "cosine")  # cosine: linear warmup over warmup_epochs, then cosine decay to zero
 
 
+def setting(default, group, help, **flag):
+    """A RunConfig field with what its command-line flag needs: its group of flags (digits.cli), a one-line
+    help, and argparse options such as metavar or choices."""
+    return field(default=default, metadata={"group": group, "help": help, **flag})
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    # Data: 'mnist' (the copy in data/mnist/; None means it too), 'keras' (the Keras cache) or a path.
-    data: str | None = None
-    limit: int | None = None  # train on the first N training images only
-    # Model: Conv2D(filters[i], kernel) -> MaxPooling2D(pool), the last conv unpooled.
-    filters: tuple[int, ...] = (64, 64, 64)
-    kernel_size: int = 3
-    pool_size: int = 2
-    dropout: float = 0.3
-    # Optimization.
-    optimizer: str = "adam"
-    learning_rate: float | None = None  # None: the optimizer's Keras default
-    epochs: int = REPORT_EPOCHS
-    batch_size: int = 64
-    validation_split: float = 0.0  # fraction held out of the end of the training data
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0  # with the cosine schedule: epochs of linear warmup from zero to the peak rate
-    label_smoothing: float = 0.0  # share of each one-hot target spread evenly over the ten classes
-    # Augmentation of the training images (digits.augment), each image its own random draw:
-    # rotation and shear in degrees, shift and zoom as fractions of the image, stroke as the
-    # largest share of a one-pixel thickening or thinning of the pen stroke, elastic as the
-    # strength in pixels of a smooth random displacement field (Simard et al. 2003: 34). 0 turns one off.
-    rotation: float = 0.0
-    shift: float = 0.0
-    zoom: float = 0.0
-    shear: float = 0.0
-    stroke: float = 0.0
-    elastic: float = 0.0
-    batch_norm: bool = False  # BatchNormalization after each convolution, before its relu
-    seed: int = 1
-    deterministic: bool = False  # TensorFlow op determinism: bitwise-repeatable, slower
-    precision: str = "auto"
-    xla: str = "auto"
+    data: str | None = setting(None, "data", "mnist (the default, shipped), keras, .npz or IDX folder",
+                               metavar="PATH")
+    limit: int | None = setting(None, "data", "train on the first N training images only", metavar="N")
+    # The network: Conv2D(filters[i], kernel) -> MaxPooling2D(pool) for each count, the last conv unpooled.
+    filters: tuple[int, ...] = setting((64, 64, 64), "model", "filters of each conv layer", metavar="F1,F2,...")
+    kernel_size: int = setting(3, "model", "side of each convolution kernel", metavar="N")
+    pool_size: int = setting(2, "model", "side of each max-pooling window", metavar="N")
+    dropout: float = setting(0.3, "model", "dropout before the Dense layer", metavar="RATE")
+    optimizer: str = setting("adam", "training", "adam, sgd or rmsprop", choices=OPTIMIZERS, metavar="NAME")
+    learning_rate: float | None = setting(None, "training", "step size (default: the optimizer's own)",
+                                          metavar="LR")
+    epochs: int = setting(REPORT_EPOCHS, "training", "passes over the training data", metavar="N")
+    batch_size: int = setting(64, "training", "images per gradient step", metavar="N")
+    validation_split: float = setting(0.0, "training", "hold out this last share for validation",
+                                      metavar="SHARE")
+    schedule: str = setting("constant", "recipe", "constant, or cosine: warmup, then decay to 0", choices=SCHEDULES,
+                            metavar="NAME")
+    warmup_epochs: float = setting(0.0, "recipe", "epochs of warmup of the cosine schedule", metavar="N")
+    label_smoothing: float = setting(0.0, "recipe", "share of each target spread over all ten",
+                                     metavar="SHARE")
+    # Augmentation, each image its own draw, uniform in [-setting, setting] (digits.augment); 0 turns one off.
+    rotation: float = setting(0.0, "recipe", "augmentation: largest rotation", metavar="DEG")
+    shift: float = setting(0.0, "recipe", "augmentation: largest shift, share of the side", metavar="SHARE")
+    zoom: float = setting(0.0, "recipe", "augmentation: largest zoom in or out", metavar="SHARE")
+    shear: float = setting(0.0, "recipe", "augmentation: largest shear", metavar="DEG")
+    stroke: float = setting(0.0, "recipe", "augmentation: thicker or thinner strokes", metavar="PX")
+    elastic: float = setting(0.0, "recipe", "augmentation: elastic distortion's strength", metavar="PX")
+    batch_norm: bool = setting(False, "model", "batch normalization after each convolution")
+    seed: int = setting(1, "training", "seed of every random draw", metavar="N")
+    deterministic: bool = setting(False, "training", "bitwise-repeatable TensorFlow ops, slower")
+    precision: str = setting("auto", "speed", "auto, float32, mixed_bfloat16, mixed_float16", choices=PRECISIONS,
+                             metavar="P")
+    xla: str = setting("auto", "speed", "XLA: auto (on a GPU only), on or off", choices=XLA_CHOICES, metavar="X")
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -158,12 +165,9 @@ class RunConfig:
             raise InputError(f"{source}: {error}") from None
 
 
-# Named combinations of settings (`--recipe NAME`); flags given beside one override it.
-# "modern" and "fast" hold out a validation slice: their choices were made on it, and
-# the temperature that calibrates their probabilities is fitted on it (docs/BEYOND.md).
-# "modern" takes the no-batch-norm side of the batch-norm trade: both sides read 99.52% of
-# the validation slice (3 seeds), and this one trains in less time; then, tried on top of it,
-# dropout 0.1 instead of the report's 0.3 read 99.59% against 99.52% (results/beyond/recipe/).
+# Named combinations of settings (`--recipe NAME`); flags given beside one override it. "modern"
+# and "fast" hold out a validation slice: their settings were chosen on it, and the temperature
+# that calibrates their probabilities is fitted on it. docs/BEYOND.md tells how each was chosen.
 RECIPES = {
     "report": {},
     "modern": {
@@ -171,7 +175,7 @@ RECIPES = {
         "schedule": "cosine", "warmup_epochs": 1.0, "learning_rate": 0.002, "label_smoothing": 0.1,
         "batch_norm": False, "epochs": 25, "dropout": 0.1, "validation_split": 0.1,
     },
-    "fast": {  # chosen on the validation slice from 16 runs (docs/BEYOND.md, results/beyond/fast-grid.log)
+    "fast": {
         "filters": (32, 32, 32), "batch_size": 256, "schedule": "cosine",
         "warmup_epochs": 0.5, "learning_rate": 0.016, "epochs": 3, "validation_split": 0.1,
     },

@@ -1,4 +1,5 @@
-"""What this machine has, and how a run uses it: cores, threads, bfloat16 support, GPUs.
+"""What this machine has, how a run uses it (cores, threads, bfloat16 support, GPUs), and the
+provenance a record keeps of it.
 
 The CPU checks read /proc/cpuinfo and do not import TensorFlow; `configure_threads`
 must run before TensorFlow executes anything, and `precision_policy` asks TensorFlow
@@ -80,9 +81,9 @@ def gpu_names():
 def precision_policy(precision):
     """The Keras dtype policy for a config's precision; 'auto' picks what is fast here.
 
-    'auto' is mixed_bfloat16 on a CPU with native bfloat16 arithmetic and no GPU (faster,
-    with the same accuracy: see bench/train_speed.py and the README), and
-    float32 everywhere else: on a GPU, mixed precision is a choice the user makes.
+    'auto' is mixed_bfloat16 on a CPU with native bfloat16 arithmetic and no GPU (faster, with
+    the same accuracy: docs/speed.md), and float32 everywhere else: on a GPU, mixed precision
+    is a choice the user makes.
     """
     if precision != "auto":
         return precision

@@ -16,8 +16,8 @@ from digits.files import atomic_path
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
-# weighs heavily on so small a network (bench/train_speed.py measures it) and learns bit for
-# bit the same weights as 1; callbacks and the per-epoch log are unaffected.
+# weighs heavily on so small a network, and learns bit for bit the same weights as 1;
+# callbacks and the per-epoch log are unaffected.
 STEPS_PER_EXECUTION = 32
 
 # Keras's default of 0.99 lets the moving variance, which starts at 1 while a conv layer's
@@ -108,8 +108,9 @@ def compile_model(model, config, optimizer):
     return model
 
 
-def compile_cnn(config, policy="float32", steps_per_epoch=None):
-    """build_cnn, compiled with the configured optimizer."""
+def new_model(config, steps_per_epoch=None, policy="float32"):
+    """The one way a model to train is made: build_cnn in the dtype policy `policy`, compiled with the
+    configured optimizer (`steps_per_epoch` sets the length of a learning-rate schedule)."""
     return compile_model(build_cnn(config, policy), config, make_optimizer(config, steps_per_epoch))
 
 

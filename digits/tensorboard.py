@@ -24,7 +24,7 @@ PARTS = {"val_": "validation", "test_": "test"}
 
 
 def start_epoch_logs(folder, resumed):
-    """Prepare `folder` for a run's epoch logs (training.EpochLogger). A run started afresh first drops
+    """Prepare `folder` for a run's epoch logs (training.TensorBoardEpochs). A run started afresh first drops
     the logs an earlier run left there (train/ and validation/), as it drops that run's checkpoint;
     a resumed run adds to them, from the epoch it resumes at."""
     if not resumed:

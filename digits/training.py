@@ -17,13 +17,14 @@ from digits.calibration import calibrate
 from digits.config import RunConfig
 from digits.data import split_point, to_inputs, to_one_hot
 from digits.errors import InputError
+from digits.keras_internals import flush_tensorboard, skip_epochs
 from digits.model import (
     PREDICTION_BATCH_SIZE,
     as_float32,
-    compile_cnn,
     compile_model,
     load_trained_model,
     make_optimizer,
+    new_model,
     peak_learning_rate,
     predict_probabilities,
 )
@@ -36,12 +37,6 @@ def seed_everything(config):
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-def new_model(config, steps_per_epoch=None):
-    """A compiled model for `config`, in the precision it asks for, resolved for this machine
-    (`steps_per_epoch` sets the length of a learning-rate schedule)."""
-    return compile_cnn(config, hardware.precision_policy(config.precision), steps_per_epoch)
 
 
 def steps_per_epoch(config, count):
@@ -64,7 +59,7 @@ class EpochTimer(keras.callbacks.Callback):
         logs["seconds"] = time.perf_counter() - self.started
 
 
-class EpochLine(keras.callbacks.Callback):
+class EpochPrinter(keras.callbacks.Callback):
     """Print one line per epoch."""
 
     def __init__(self, epochs):
@@ -107,22 +102,21 @@ class TestEachEpoch(keras.callbacks.Callback):
         self.x_test, self.y_test = x_test, y_test
 
     def on_epoch_end(self, epoch, logs=None):
-        for name, value in evaluate(self.model, self.x_test, self.y_test).items():
+        for name, value in loss_and_accuracy(self.model, self.x_test, self.y_test).items():
             logs[f"test_{name}"] = value
 
 
-class EpochLogger(keras.callbacks.TensorBoard):
+class TensorBoardEpochs(keras.callbacks.TensorBoard):
     """Keras's TensorBoard callback, logging each epoch's scalars and learning rate into a folder
-    (digits.tensorboard), flushed after every epoch: its writers would otherwise hold up to two
-    minutes of events, and an epoch checkpointed after it must be an epoch logged, even after kill -9."""
+    (digits.tensorboard), written to disk after every epoch, so that an epoch checkpointed is an
+    epoch logged, even after kill -9."""
 
     def __init__(self, folder):
         super().__init__(str(folder), write_graph=False)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        for writer in self._writers.values():  # the train and validation writers Keras made
-            writer.flush()
+        flush_tensorboard(self)
 
 
 class HistoryRecorder(keras.callbacks.Callback):
@@ -161,7 +155,7 @@ def fit(model, config, x_train, y_train, run=None, extra_callbacks=(), verbose=T
         callbacks.append(EpochCheckpoint(run, recorder))
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if verbose:
-        callbacks.append(EpochLine(config.epochs))  # last: an epoch printed is an epoch saved
+        callbacks.append(EpochPrinter(config.epochs))  # last: an epoch printed is an epoch saved
     model.fit(batches, epochs=config.epochs, initial_epoch=first_epoch, validation_data=validation, shuffle=False,
               callbacks=callbacks, verbose=0)
     return recorder.history()
@@ -180,20 +174,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.run.save_checkpoint(self.model, self.recorder.epochs, seed_states)
 
 
-# Iterators keras.Model.fit makes of a dataset of known length per epoch: one to train on, and one
-# made at the epoch's end that the next epoch replaces (keras/src/trainers/epoch_iterator.py, Keras 3).
-KERAS_ITERATORS_PER_EPOCH = 2
-
-
 def resume(model, batches, run):
     """Bring an interrupted run's state back from its checkpoint; the epoch to go on from (0 if none).
 
     The weights and the optimizer's state come from the checkpoint, and so does the rest of
     the randomness, so that the resumed run is the very run it would have been without the
     stop, to the bit (tests/test_training.py): each dropout layer's seed generator gets its
-    saved state, and the training batches are moved on to where the stop left them. tf.data
-    draws a new shuffle order (and new augmentation draws) for every iterator made of the
-    dataset, so making and dropping the iterators the finished epochs made does that.
+    saved state, and the training batches are moved on to where the stop left them
+    (digits.keras_internals.skip_epochs).
     """
     state = run.last_checkpoint()
     if state is None:
@@ -206,8 +194,7 @@ def resume(model, batches, run):
     model.load_weights(weights)
     for generator, seed_state in zip(seed_generators(model), state["seed_states"], strict=True):
         generator.state.assign(seed_state)
-    for _ in range(KERAS_ITERATORS_PER_EPOCH * state["epoch"]):
-        iter(batches)
+    skip_epochs(batches, state["epoch"])
     return state["epoch"]
 
 
@@ -283,14 +270,17 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
     started = time.perf_counter()
     seed_everything(config)
     steps = steps_per_epoch(config, len(dataset.train_images))
-    model = new_model(config, steps) if start_from is None else continued(load_trained_model(start_from), config, steps)
+    if start_from is None:
+        model = new_model(config, steps, hardware.precision_policy(config.precision))
+    else:
+        model = continued(load_trained_model(start_from), config, steps)
     x_train, y_train = to_inputs(dataset.train_images), to_one_hot(dataset.train_labels)
     x_test, y_test = to_inputs(dataset.test_images), to_one_hot(dataset.test_labels)
     extra = [TestEachEpoch(x_test, y_test)] if test_each_epoch else []
     tensorboard = tensorboard or (run.tensorboard if run is not None else None)
     if tensorboard is not None:
         start_epoch_logs(tensorboard, resumed=run is not None and run.finished_epochs() > 0)
-        extra.append(EpochLogger(tensorboard))
+        extra.append(TensorBoardEpochs(tensorboard))
     history = fit(model, config, x_train, y_train, run, extra, verbose)
     diverged = not math.isfinite(history["loss"][-1])
     if diverged and run is not None:
@@ -306,15 +296,15 @@ def train(config, dataset, start_from=None, run=None, test_each_epoch=False, ver
         train={"loss": history["loss"][-1], "accuracy": history["accuracy"][-1]},
         validation=({"loss": history["val_loss"][-1], "accuracy": history["val_accuracy"][-1]}
                     if "val_accuracy" in history else None),
-        test=evaluate(model, x_test, y_test),
-        calibration=calibration(model, x_train[split:], dataset.train_labels[split:]) if not diverged else None,
+        test=loss_and_accuracy(model, x_test, y_test),
+        calibration=fit_calibration(model, x_train[split:], dataset.train_labels[split:]) if not diverged else None,
         precision=precision,
         seconds=time.perf_counter() - started,
         diverged=diverged,
     )
 
 
-def calibration(model, x_validation, labels):
+def fit_calibration(model, x_validation, labels):
     """The temperature that calibrates `model`'s probabilities, fitted on the validation slice, with
     the NLL and ECE there before and after (digits.calibration.calibrate); None without a slice."""
     if not len(labels):
@@ -348,9 +338,9 @@ def input_pipeline(x, y, config):
     """(shuffled training batches, validation arrays or None) for model.fit.
 
     A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
-    TensorFlow's own threads while the previous batch trains (bench/train_speed.py measures
-    what that is worth), and varies each training image when the config asks for augmentation
-    (digits.augment), never the validation images. The validation slice is the last `config.validation_split` of the data, as Keras's
+    TensorFlow's own threads while the previous batch trains, and varies each training image
+    when the config asks for augmentation (digits.augment), never the validation images. The
+    validation slice is the last `config.validation_split` of the data, as Keras's
     validation_split takes it; the shuffle order follows the seed, so the same seed gives
     the same run.
     """
@@ -372,17 +362,15 @@ def input_pipeline(x, y, config):
 def without_autotuner():
     """tf.data options with the autotuner off, for a pipeline whose buffers and parallelism are fixed.
 
-    Keras makes a new iterator every epoch, and with the autotuner on, an epoch could not end
-    before the tuner next woke: on 8,000 images, fit calls of 4.3-7.9 s of training ended
-    exactly 5.11 or 10.23 s after they began. Without it the report's recipe trained 1,737 and
-    1,806 images/s (54,000 images, 3 epochs in one fit) against 1,544 and 1,460 with it, its
-    weights the same to the bit (runs taking turns on a 2-core AMD EPYC, 2026-11-26)."""
+    Keras makes a new iterator every epoch, and with the autotuner on an epoch cannot end before
+    the tuner next wakes, which costs seconds per epoch (docs/speed.md); the weights learnt are
+    the same either way."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
 
 
-def evaluate(model, x, y):
+def loss_and_accuracy(model, x, y):
     """Loss and accuracy of `model` on (x, y), e.g. the test set."""
     scores = model.evaluate(x, y, batch_size=PREDICTION_BATCH_SIZE, verbose=0, return_dict=True)
     return {name: float(value) for name, value in scores.items()}

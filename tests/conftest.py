@@ -9,12 +9,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 
-# The test files that take longest, slowest first (`bash .ci/run --durations=25` on a 2-core
-# EPYC): the sweeps' workers and signals (50-60 s for each of their longest tests), the scripts
-# end to end, the report (a tiny sweep, 45 s, and three reports of the shipped storage, about 17 s
-# each), training, the notebook (about 50 s) and so on. They are handed out first, so that the
-# two xdist workers (whole files each) end together; in collection order they came last, and
-# one worker ran the sweep files alone for minutes.
+# The test files that take longest, slowest first: handed out first, so that the xdist workers
+# (whole files each) end together rather than one running the longest files alone at the end.
 SLOWEST_FILES = ("test_sweeps.py", "test_sweep_reports.py", "test_train_cli.py", "test_training.py",
                  "test_notebook.py", "test_add_own_digits.py", "test_tensorboard.py", "test_model.py")
 
@@ -76,7 +72,7 @@ def tiny_runs(tmp_path_factory, digits_npz):
     from digits.calibration import calibrate
     from digits.config import RunConfig
     from digits.data import to_inputs, to_one_hot
-    from digits.model import compile_cnn, predict_probabilities
+    from digits.model import new_model, predict_probabilities
 
     folder = tmp_path_factory.mktemp("tiny-runs")
     data = np.load(digits_npz)
@@ -87,7 +83,7 @@ def tiny_runs(tmp_path_factory, digits_npz):
                            validation_split=validation_split)
         split = int(len(x) * (1 - validation_split))
         keras.utils.set_random_seed(len(name))
-        model = compile_cnn(config)
+        model = new_model(config)
         model.fit(x[:split], to_one_hot(y[:split]), batch_size=64, epochs=1, verbose=0)
         record = {"config": config.to_dict()}
         if split < len(x):

@@ -17,7 +17,7 @@ from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
 from digits.metrics import evaluate_predictions
-from digits.model import compile_cnn
+from digits.model import new_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("network", "classification_report", "roc_curves", "precision_recall_curves", "confusion_matrix",
@@ -31,7 +31,7 @@ def trained_run(tmp_path_factory, digits_npz):
     data = np.load(digits_npz)
     config = RunConfig(data=str(digits_npz), filters=(8, 8), epochs=1)
     keras.utils.set_random_seed(0)
-    model = compile_cnn(config)
+    model = new_model(config)
     model.fit(to_inputs(data["x_train"]), to_one_hot(data["y_train"]), batch_size=64, epochs=1, verbose=0)
     model.save(run / "model.keras")
     (run / "run.json").write_text(json.dumps({"config": config.to_dict()}))

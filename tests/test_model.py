@@ -7,7 +7,7 @@ import pytest
 from conftest import sklearn_digits_as_mnist
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
-from digits.model import as_float32, build_cnn, compile_cnn, layer_table, make_optimizer
+from digits.model import as_float32, build_cnn, layer_table, make_optimizer, new_model
 
 
 def test_default_network_is_the_reports():
@@ -58,7 +58,7 @@ def test_filters_kernel_and_pool_follow_the_config():
     [("adam", None, 0.001), ("sgd", None, 0.01), ("rmsprop", None, 0.001), ("sgd", 0.1, 0.1)],
 )
 def test_optimizer_and_learning_rate(optimizer, learning_rate, expected):
-    model = compile_cnn(RunConfig(optimizer=optimizer, learning_rate=learning_rate))
+    model = new_model(RunConfig(optimizer=optimizer, learning_rate=learning_rate))
     assert type(model.optimizer).__name__.lower() == optimizer
     assert float(model.optimizer.learning_rate) == pytest.approx(expected)
     assert model.loss == "categorical_crossentropy"
@@ -81,7 +81,7 @@ def test_steps_per_execution_learns_the_very_same_weights(small_digits):
     x, y = small_digits
     config = RunConfig()
     keras.utils.set_random_seed(config.seed)
-    fast = compile_cnn(config)
+    fast = new_model(config)
     keras.utils.set_random_seed(config.seed)
     plain = build_cnn(config)
     plain.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
@@ -99,7 +99,7 @@ def test_mixed_precision_computes_in_16_bits_but_keeps_float32_weights_and_outpu
 def test_a_mixed_precision_model_is_saved_as_float32_with_its_weights_and_optimizer_state(small_digits):
     x, y = small_digits
     config = RunConfig()
-    mixed = compile_cnn(config, "mixed_bfloat16")
+    mixed = new_model(config, policy="mixed_bfloat16")
     trained_weights(mixed, x, y, config)
     plain = as_float32(mixed, config)
     assert {layer.compute_dtype for layer in plain.layers} == {"float32"}

@@ -64,9 +64,9 @@ def test_train_cnn_and_fine_tuning_train_through_the_one_path(tmp_path, digits_n
 def test_fine_tuning_is_seeded(tmp_path, digits_npz, monkeypatch):
     """Two fine-tunings of one saved model with the same seed learn the same; another seed does not."""
     from digits.data import load_dataset
-    from digits.model import compile_cnn
+    from digits.model import new_model
 
-    model = compile_cnn(RunConfig(filters=(8,)))
+    model = new_model(RunConfig(filters=(8,)))
     model.optimizer.build(model.trainable_variables)  # saved with its optimizer state, as a trained model is
     model.save(tmp_path / "model.keras")
     dataset = load_dataset(digits_npz, limit=256)

@@ -61,16 +61,16 @@ def tiny(data, epochs):
 
 def test_a_run_logs_every_epoch_once_through_an_interruption_and_its_resume(tmp_path, digits_npz, monkeypatch):
     run = tmp_path / "run"
-    printed = training.EpochLine.on_epoch_end
+    printed = training.EpochPrinter.on_epoch_end
 
     def ctrl_c_after_epoch_2(self, epoch, logs=None):
         printed(self, epoch, logs)
         if epoch == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training.EpochLine, "on_epoch_end", ctrl_c_after_epoch_2)
+    monkeypatch.setattr(training.EpochPrinter, "on_epoch_end", ctrl_c_after_epoch_2)
     assert train(*tiny(digits_npz, 3), "--out", run) == 130
-    monkeypatch.setattr(training.EpochLine, "on_epoch_end", printed)
+    monkeypatch.setattr(training.EpochPrinter, "on_epoch_end", printed)
     logged, _ = read_run(run / "tensorboard" / "train")
     assert [step for step, _ in logged["epoch_loss"]] == [0, 1]  # flushed as each epoch ended
     assert train("--resume", "--out", run) == 0
