@@ -252,20 +252,16 @@ class TrainResult:
 
 
 def train(config, dataset, start_from=None, run=None, test_each_epoch=False, verbose=True, tensorboard=None):
-    """Train a model on `dataset` as `config` says, test it, and return a TrainResult.
+    """Train a model on `dataset` as `config` says, test it, and return a TrainResult: the one way from
+    a config to a trained model, for train_cnn.py, every sweep trial and own-digit fine-tuning.
 
-    The one way from a config to a trained and tested model: train_cnn.py, every sweep
-    trial and the fine-tuning of add_own_digits.py all come through here. Seeds first, so
-    fine-tuning a saved model (`start_from`, a model file, which keeps its own network,
-    precision and optimizer state) repeats itself too: the model is loaded after seeding,
-    because Keras seeds each dropout layer once, when the layer is made. `run`, a started RunFolder, gets a checkpoint
-    after every epoch, to resume from; without one nothing is written. `test_each_epoch`
-    records the test loss and accuracy after every epoch (the report's Figures 9 and 10).
-    Every epoch is logged for TensorBoard into `tensorboard`, a folder, by default the run
-    folder's tensorboard/ (digits.tensorboard), and without a run folder nowhere.
-    A loss that becomes NaN stops training and is reported as `diverged`, with the
-    checkpoint dropped: resuming from NaN weights could only fail again. With a validation
-    slice, a temperature is fitted on it to calibrate the model's probabilities.
+    start_from: a model file to go on training (it keeps its network, precision and optimizer
+    state); it is loaded after seeding, since Keras seeds each dropout layer when it is made.
+    run: a started RunFolder, checkpointed after every epoch to resume from; None writes nothing.
+    test_each_epoch: record the test loss and accuracy after every epoch (Figures 9 and 10).
+    tensorboard: a folder for the epoch logs (default: the run folder's; none without one).
+    A loss that becomes NaN stops training, reported as `diverged`, its checkpoint dropped. With
+    a validation slice, a temperature fitted on it calibrates the model's probabilities.
     """
     started = time.perf_counter()
     seed_everything(config)
