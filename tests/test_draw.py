@@ -21,6 +21,7 @@ from digits.own_digits import read_digit_folders, to_mnist_format
 from harness import browser
 
 PORT = 8765
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOST = f"127.0.0.1:{PORT}"
 
 
@@ -407,7 +408,7 @@ def raw_png(width, height, depth=8, colour=0, interlace=0, before_data=(), idat=
     bits += "0" * (-len(bits) % 8)  # a row ends on a whole byte
     row = int(bits, 2).to_bytes(len(bits) // 8, "big")
     data = zlib.compress((b"\0" + row) * height) if idat is None else idat
-    return (draw_page.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
             + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
 
 
@@ -459,7 +460,7 @@ def broken_pngs():
                                        append_images=[Image.new("L", (20, 20), 0)], duration=100)
     bad_header_checksum = good[:29] + bytes(4) + good[33:]
     return {
-        "signature only": draw_page.PNG_SIGNATURE, "signature and junk": draw_page.PNG_SIGNATURE + b"junk" * 20,
+        "signature only": PNG_SIGNATURE, "signature and junk": PNG_SIGNATURE + b"junk" * 20,
         "truncated": good[: len(good) // 2], "bad header checksum": bad_header_checksum,
         "zero width": with_size(good, 0, 280), "zero height": with_size(good, 280, 0),
         "1025 wide": with_size(good, 1025, 10), "decompression bomb": with_size(good, 30000, 30000),
