@@ -110,7 +110,7 @@ def create_app(reader, data_dir, port, host="127.0.0.1", runs_dir=None):
     """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    runs_dir = Path(runs_dir) if runs_dir is not None else run_folder(reader.path).resolve().parent
+    runs_dir = Path(runs_dir) if runs_dir is not None else run_folder_of(reader.path).resolve().parent
     state = DrawState(reader, Path(data_dir), port, host, runs_dir)
     app.extensions["draw"] = state
     guard(app, state)
@@ -219,7 +219,7 @@ def model_state(state):
             "runs": [] if several else run_names(state.runs_dir)}
 
 
-def run_folder(path):
+def run_folder_of(path):
     """The run folder of a model path: the folder itself, or the folder a model file lies in (the folder
     above for an export in a run's export/)."""
     path = Path(path)
@@ -240,7 +240,7 @@ def run_names(runs_dir):
 
 def current_run(model_path, runs_dir):
     """The name of the run the model comes from if that run lies in runs_dir, else None."""
-    folder = run_folder(model_path).resolve()
+    folder = run_folder_of(model_path).resolve()
     return folder.name if folder.parent == Path(runs_dir).resolve() else None
 
 
@@ -328,7 +328,7 @@ def json_kind(value):
 
 
 def brief(value, limit=40):
-    """A posted value as an error message quotes it: its repr, cut short (values may be 500 kB long)."""
+    """A posted value as an error message quotes it: its repr, cut short (a value may be as long as the body)."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 

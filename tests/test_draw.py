@@ -199,7 +199,7 @@ def test_an_existing_file_is_never_overwritten(client, tmp_path, monkeypatch):
 
 class FrozenNow:
     def strftime(self, pattern):
-        return "20260101-000000" if "%Y" in pattern else "00:00:00"
+        return "00000000-000000" if "%Y" in pattern else "00:00:00"  # a clock stopped: every save names the same second
 
 
 def test_reload_loads_the_model_file_again(client):
@@ -374,7 +374,7 @@ def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch
 # Random and malformed bodies ----------------------------------------------------------------------
 
 class StubReader:
-    """Reads every digit as a 3 without a model, so that hundreds of bodies post in seconds."""
+    """Reads every digit as a 3 without a model, so that hundreds of bodies post quickly."""
 
     def __init__(self, path):
         self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
@@ -542,7 +542,7 @@ def fuzzed_object(rng, endpoint, images):
 def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(stub_client, tmp_path, endpoint):
     images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
               misencoded_images())
-    rng = random.Random(f"issue 14 {endpoint}")
+    rng = random.Random(f"fuzz {endpoint}")
     for body in fuzzed_bodies(rng, endpoint, images, count=90):
         answer = stub_client.post(endpoint, data=body, content_type="application/json", headers={"Host": HOST})
         shown = body[:200]
