@@ -1,35 +1,13 @@
 """Teach the network your own handwritten digits, and let it read them (the report's section 6.2).
 
-    python add_own_digits.py                                        # train on MNIST + data/train/<digit>/*
-    python add_own_digits.py train --help                           # each command lists its own flags
-    python add_own_digits.py --model models/cnn --fine-tune-epochs 3 --repeat 20
+train (the default) adds your labelled images in data/train/<digit>/ to MNIST's training set; predict
+reads image files with saved models; draw serves a local page to draw digits, watch the network read
+them and save them. See docs/own-digits.md.
+
+    python add_own_digits.py --repeat 20                            # a new model on MNIST + data/train/
+    python add_own_digits.py --model models/cnn --fine-tune-epochs 3   # continue a saved model
     python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
-    python add_own_digits.py predict --model models/cnn --json data/validation/*/*
-    python add_own_digits.py predict --model models/cnn --model models/cnn-seed2 my_seven.png   # their ensemble
-    python add_own_digits.py predict --model models/cnn/export/model.onnx my_seven.png   # an export: no TensorFlow
-    python add_own_digits.py draw --model models/cnn --open         # draw digits in the browser, save them
-
-Images live in data/train/<digit>/ and data/validation/<digit>/ (PNG or JPEG, any size,
-mode or polarity). Each is converted the way MNIST's own digits were: grayscale,
-inverted to bright ink on black, cropped to the ink, scaled to 20 pixels and centred
-by mass in 28x28 (not np.resize, which scrambles the pixels). Training images join
-MNIST's training set (--repeat K copies each, so a handful is not drowned by 60,000),
-and accuracy is reported on MNIST's test set and on your validation images separately,
-before and after. MNIST is the copy shipped in data/mnist/ unless --data, a continued
---model's run.json or $MNIST_DATA says otherwise. The draw mode serves a local
-page where you draw digits with a mouse, finger or pen, watch the network read them
-through that same conversion, and save them, labelled, into those folders.
-
-predict and draw read with calibrated probabilities: each model with the temperature its run
-fitted on its validation slice (a run without one is read as it is, and they say so); with
---model given several times, with the mean of the models' calibrated probabilities.
-
-Exports (export_model.py) are read without loading TensorFlow, so predict answers in well under
-a second: an .onnx or .tflite file given to --model is read with ONNX Runtime or LiteRT, and a run
-whose export/ holds a fresh export (one of the run's model and temperature as they are now) is read
-with its model.onnx, else its model.tflite; --runtime keras reads with Keras whatever there is, and
---runtime onnx or tflite insists on that export. An export has the run's temperature inside it,
-and is not calibrated twice.
+    python add_own_digits.py draw --model models/cnn --open
 """
 
 import argparse
@@ -60,11 +38,12 @@ def build_parser():
                                      help="train (the default when none is named), predict or draw")
     add_train_arguments(commands.add_parser(
         "train", help="train on MNIST plus your digits, or continue a saved model on them",
-        description="Train on MNIST plus your digits in --train-dir, or continue a saved model (--model) on them; "
-        "report accuracy on MNIST's test set and on your --validation-dir, before and after."))
+        usage="%(prog)s [--model RUN] [--train-dir DIR] [--repeat K] [options]",
+        description="Train on MNIST plus your digits, or continue a saved model (--model) on them; print the "
+        "accuracy on MNIST's test set and on your validation images, before and after."))
     add_predict_arguments(commands.add_parser(
         "predict", help="read digits from image files with a saved model",
-        description="Read digits from image files with a saved model."))
+        description="Read digits from image files with saved models, calibrated; several --model: their ensemble."))
     add_draw_arguments(commands.add_parser(
         "draw", help="a local page to draw digits, watch the network read them, and save them",
         description="Serve a local page to draw digits, watch the network read them, and save them as training data."))
@@ -76,11 +55,7 @@ def add_train_arguments(parser):
     own.add_argument("--train-dir", default="data/train", metavar="DIR", help="training images in DIR/<digit>/ (default: %(default)s)")
     own.add_argument("--validation-dir", default="data/validation", metavar="DIR", help="validation images in DIR/<digit>/ (default: %(default)s)")
     own.add_argument("--repeat", type=cli.positive_int, default=1, metavar="K", help="add each of your training images K times (default: %(default)s)")
-    own.add_argument(
-        "--model", metavar="RUN",
-        help="continue training this saved model (a run folder or .keras/.h5) instead of a new one; it keeps its "
-        "network and optimizer, and takes its data and other settings from its run.json unless flags say otherwise",
-    )
+    own.add_argument("--model", metavar="RUN", help="continue training this saved model, with its run.json's settings")
     own.add_argument("--fine-tune-epochs", type=cli.positive_int, metavar="K",
                      help=f"epochs when continuing a --model (default: {FINE_TUNE_EPOCHS})")
     cli.add_data_arguments(parser)
@@ -89,36 +64,29 @@ def add_train_arguments(parser):
     cli.add_recipe_arguments(parser, presets=False)
     output = parser.add_argument_group("output")
     output.add_argument("--out", default=OWN_DIGITS_RUN, metavar="DIR", help="run folder to write (default: %(default)s)")
-    output.add_argument("--overwrite", action="store_true", help="replace the finished run in --out (refused without it)")
-    output.add_argument("--figures", metavar="DIR", help="folder for the figure of your digits (default: the run folder)")
+    output.add_argument("--overwrite", action="store_true", help="replace the finished run in --out")
+    output.add_argument("--figures", metavar="DIR", help="folder for the figure of your digits (default: --out)")
 
 
 def add_predict_arguments(parser):
     parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
     parser.add_argument("--model", required=True, action="append", metavar="RUN",
-                        help="a run folder, a .keras/.h5 model, or an exported .onnx/.tflite model; give it several "
-                        "times to read with their ensemble (the mean of their calibrated probabilities)")
+                        help="a run folder, .keras/.h5 or .onnx/.tflite model; again for an ensemble")
     add_runtime_argument(parser)
-    parser.add_argument("--json", action="store_true", help='one JSON object per file: {"file", "digit", "probability", ...}')
+    parser.add_argument("--json", action="store_true", help="one JSON object per file")
 
 
 def add_runtime_argument(parser):
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="what reads a run: auto (the default) its fresh export/model.onnx, else its fresh "
-                        "export/model.tflite, else its Keras model; keras: its Keras model; onnx or tflite: that "
-                        "export, refused when missing or stale (see export_model.py)")
+                        help="auto (default): a run's fresh export, else its Keras model; or only that one")
 
 
 def add_draw_arguments(parser):
     parser.add_argument("--model", action="append", metavar="RUN",
-                        help=f"a run folder, a .keras/.h5 model or an exported .onnx/.tflite model (default: "
-                        f"{DEFAULT_RUN}); give it several times to read with their ensemble, which the page cannot "
-                        "switch away from")
+                        help=f"a run folder, .keras/.h5 or .onnx/.tflite model (default: {DEFAULT_RUN}); again for an ensemble")
     add_runtime_argument(parser)
-    parser.add_argument("--runs-dir", metavar="DIR",
-                        help="run folders the page can switch to, e.g. after fine-tuning, when it reads with one "
-                        "model (default: the folder holding --model's run, e.g. models/)")
-    parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/<digit>/ and DIR/validation/<digit>/ (default: %(default)s)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="run folders the page can switch to (default: --model's parent)")
+    parser.add_argument("--data-dir", default="data", metavar="DIR", help="drawings go to DIR/train/ and DIR/validation/ (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
@@ -131,7 +99,7 @@ def with_default_command(argv):
     return argv
 
 
-def report_folder(name, folder):
+def print_folder(name, folder):
     for reason in folder.skipped:
         print(f"skipped {reason}")
     counts = "  ".join(f"{digit}: {count}" for digit, count in folder.counts().items())
@@ -180,8 +148,8 @@ def train_main(args):
     run = RunFolder(args.out)
     run.refuse_to_replace(args.overwrite)
     own_train, own_validation = read_digit_folders(args.train_dir), read_digit_folders(args.validation_dir)
-    report_folder(args.train_dir, own_train)
-    report_folder(args.validation_dir, own_validation)
+    print_folder(args.train_dir, own_train)
+    print_folder(args.validation_dir, own_validation)
     skipped = len(own_train.skipped) + len(own_validation.skipped)
     if not len(own_train.labels) and not len(own_validation.labels):
         raise InputError(f"no usable images in {args.train_dir} or {args.validation_dir} ({skipped} skipped)")
@@ -234,7 +202,7 @@ def save_own_digits_figure(model, own_train, own_validation, args, run):
 
 
 def predict_main(args):
-    from digits.ensemble import Ensemble, model_source  # light: TensorFlow loads only to read with Keras
+    from digits.ensemble import Ensemble, model_source  # TensorFlow loads only to read with Keras
 
     model_files = [model_source(path, args.runtime) for path in args.model]
     images, readable, skipped = [], [], 0
@@ -249,7 +217,7 @@ def predict_main(args):
         raise InputError(f"none of the {len(args.files)} file(s) could be read")
 
     ensemble = Ensemble(model_files, args.runtime)
-    report_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
+    print_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
     _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
     for path, row in zip(readable, probabilities):
         best, second = np.argsort(-row)[:2]
@@ -263,7 +231,7 @@ def predict_main(args):
     return 0
 
 
-def report_models(ensemble, file=None):
+def print_models(ensemble, file=None):
     """One line per model read with, with its temperature or that it has none (to `file`, default stdout)."""
     several = len(ensemble.members) > 1
     for member in ensemble.members:
@@ -283,7 +251,7 @@ def draw_main(args):
               f"drawings into {args.data_dir}/.", file=sys.stderr)
 
     def ready(url):
-        report_models(reader.ensemble)
+        print_models(reader.ensemble)
         print(f"Drawings are saved in {args.data_dir}/train/<digit>/ and {args.data_dir}/validation/<digit>/.")
         print(f"Open {url} to draw (Ctrl-C to stop).", flush=True)
         if args.open:

@@ -1,38 +1,13 @@
 """Evaluate saved models on the MNIST test set: the report's section 4, without retraining.
 
+Prints the classification report, loss, accuracy, ROC AUCs and calibration of each model (several:
+each alone and their ensemble), draws the report's figures, and saves evaluation.json. See
+docs/evaluation.md.
+
     python evaluate.py models/cnn                        # a run folder from train_cnn.py
-    python evaluate.py models/cnn/model.h5 --data ~/datasets/mnist.npz
-    python evaluate.py models/cnn --format pdf --figures report/figures
+    python evaluate.py models/cnn/model.h5 --data ~/datasets/mnist.npz --format pdf
     python evaluate.py models/cnn-seed1 models/cnn-seed2 models/cnn-seed3   # each alone, and their ensemble
     python evaluate.py models/cnn --tta                  # with test-time augmentation too
-
-Prints the classification report (the report's Figure 5), the test loss, accuracy,
-top-2 accuracy, error count and the ROC AUCs. Draws the network's layers (Figure 3),
-the classification report (Figure 5), precision-recall curves (Figure 6), ROC curves
-(Figure 7), confusion matrix (Figure 8), the most confident mistakes and a reliability
-diagram into --figures, and saves every number as evaluation.json and
-classification_report.txt; with one RUN they go into its run folder, the figures into
-its figures/, unless --out and --figures say otherwise.
-Data: --data, else the data the runs were trained on (their run.json), else $MNIST_DATA,
-else the complete MNIST shipped in data/mnist/; evaluation.json records its fingerprint.
-
-Calibration: each model reads with the temperature its run fitted on its validation
-slice, never on the test set (see digits/calibration.py); a run without one (trained with
-no validation slice, or a bare model file) is read uncalibrated, and the output says so.
-A table gives each model's test accuracy and errors with its NLL and expected calibration
-error (ECE, 15 bins) before and after its temperature; the numbers and figures above are
-of the calibrated probabilities, which are what add_own_digits.py predict and draw read.
-
-Several RUNs: each model is scored alone in the table, and as an ensemble that averages
-their calibrated probabilities; the classification report, the figures (all but the
-network's) and evaluation.json are then the ensemble's, and go to --out, by default a
-folder named for the ensemble beside the first run (models/ensemble-cnn-seed1+cnn-seed2
-for models/cnn-seed1 and models/cnn-seed2).
-
---tta: test-time augmentation. Every test image is read as 7 copies (itself, shifted one
-pixel up, down, left and right, rotated 8 degrees either way) and each model's calibrated
-probabilities are averaged over them. The table shows each reading without and with it;
-the report, figures and evaluation.json are of the reading with it.
 """
 
 import argparse
@@ -52,15 +27,13 @@ from digits.run_folder import ensemble_folder, saved_data_path
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", metavar="RUN",
-                        help="a run folder (uses its model.keras, else model.h5) or a .keras/.h5 file; "
-                        "several: each alone and their ensemble")
+                        help="a run folder or a .keras/.h5 file; several: each alone and their ensemble")
     parser.add_argument("--tta", action="store_true",
-                        help="test-time augmentation: average each model over 7 shifted and rotated copies of every image")
+                        help="test-time augmentation: average over shifted and rotated copies of each image")
     cli.add_data_arguments(parser, limit=False)
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR",
-                        help="folder for evaluation.json and classification_report.txt (default: the run folder of "
-                        "one RUN; for several, ensemble-<run>+<run>... beside the first run)")
+                        help="folder for evaluation.json (default: the run's folder, or ensemble-<run>+<run>...)")
     output.add_argument("--figures", metavar="DIR", help="folder for the figures (default: --out's figures/)")
     output.add_argument("--format", choices=("png", "pdf"), default="png", help="figure file format (default: %(default)s)")
     return parser
@@ -93,15 +66,15 @@ def main(argv=None):
     final = readings[-1]  # the one model, or the ensemble; with TTA when asked
 
     from digits.calibration import expected_calibration_error, reliability
-    from digits.metrics import calibration_scores, evaluate_predictions
+    from digits.metrics import calibration_scores, metrics_of
 
-    numbers, report_text, roc, pr = evaluate_predictions(y_test, final.calibrated)
+    numbers, classification_text, roc, pr = metrics_of(y_test, final.calibrated)
     rows = [{"reading": reading.name, "tta": reading.tta, "temperature": reading.temperature,
              **calibration_scores(y_test, reading.uncalibrated, reading.calibrated)} for reading in readings]
 
     print_models(ensemble)
     print(f"Data: {len(x_test):,} test images from {dataset.source}\n")
-    print_scores(report_text, numbers)
+    print_scores(classification_text, numbers)
     print_calibration(rows, len(x_test))
 
     bins = {"before": reliability(y_test, final.uncalibrated), "after": reliability(y_test, final.calibrated)}
@@ -125,7 +98,7 @@ def main(argv=None):
         "figures": [str(path) for path in figures],
         "provenance": provenance(),
     }
-    write_text(out / "classification_report.txt", report_text)
+    write_text(out / "classification_report.txt", classification_text)
     write_json(out / "evaluation.json", record)
     print(f"\nSaved {out / 'evaluation.json'} and classification_report.txt; figures in {figures_folder}/")
     return 0
@@ -204,9 +177,9 @@ def print_models(ensemble):
         print(f"Ensemble: the mean of the {len(ensemble.members)} models' calibrated probabilities")
 
 
-def print_scores(report_text, numbers):
+def print_scores(classification_text, numbers):
     test = numbers["test"]
-    print(report_text)
+    print(classification_text)
     print(f"Test loss {test['loss']:.4f}, accuracy {test['accuracy']:.2%}, top-2 accuracy {test['top2_accuracy']:.2%}, "
           f"{test['errors']} errors in {test['images']:,} images")
     per_class = "  ".join(f"{digit}: {numbers['roc_auc'][str(digit)]:.5f}" for digit in range(10))

@@ -1,36 +1,20 @@
 """Export a trained model to SavedModel, TFLite, int8 TFLite and ONNX, each checked against the Keras model.
 
+A calibrated run is exported with its temperature inside the graph; an export that does not read the
+test images as the Keras model does is not written (exit code 1). See docs/export.md.
+
     python export_model.py models/cnn                            # every format, into models/cnn/export/
     python export_model.py models/cnn --format onnx              # one format (--format again for more)
     python export_model.py models/cnn/model.h5 --format tflite-int8 --out exports/cnn
-
-Writes into RUN/export/ (or --out): saved_model/ (TensorFlow's SavedModel), model.onnx,
-model.tflite (float32) and model_int8.tflite (full-integer int8, its ranges measured on the first
-500 training images of the run's data), and export.json. A calibrated run is exported with its
-temperature inside the graph, softmax(logits / T), so every export outputs the calibrated
-probabilities that predict and evaluate.py read.
-
-Every export is checked before it is put in place: it reads all test images with the runtime that
-will read it (tf.saved_model.load, ONNX Runtime, LiteRT) and is compared with the Keras model,
-calibrated the same way: the share of digits read the same, the largest difference of a probability,
-and both test accuracies (for int8, the accuracy it loses). A float export whose probabilities differ
-by more than 1e-4, or an int8 one more than a point less accurate, is not written, and the command
-exits with code 1. export.json records, per format, the file, its size and SHA-256, the converter's
-and runtime's versions and the check's figures, with the SHA-256 of the model file exported and the
-temperature: add_own_digits.py predict and draw read a run with its export while those still match
-(see digits/export_folder.py), without loading TensorFlow.
-Data: --data, else the data the run was trained on (its run.json), else $MNIST_DATA, else the MNIST
-shipped in data/mnist/. Every file is written under a temporary name and renamed into place.
 """
 
 import argparse
 from pathlib import Path
 
 from digits import cli
-from digits.calibration import calibrated
 from digits.data import data_source, load_dataset, to_inputs
+from digits.export_folder import EXPORT_FOLDER, EXPORT_JSON, FILES, new_record
 from digits.files import write_json
-from digits.export_folder import EXPORT_FOLDER, EXPORT_JSON, FILES, read_record, sha256_of
 from digits.run_folder import find_model_file, saved_data_path
 
 FORMATS = tuple(FILES)
@@ -40,9 +24,8 @@ def build_parser():
     parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", metavar="RUN", help="a run folder (its model.keras, else model.h5) or a .keras/.h5 model")
     parser.add_argument("--format", action="append", choices=(*FORMATS, "all"),
-                        help="what to export; give it several times for several (default: all: %(choices)s)")
-    parser.add_argument("--out", metavar="DIR", help=f"folder for the exports and {EXPORT_JSON} (default: RUN/{EXPORT_FOLDER}/; "
-                        "predict and draw find a run's exports only there)")
+                        help="what to export, again for more (default: all)")
+    parser.add_argument("--out", metavar="DIR", help=f"folder for the exports and {EXPORT_JSON} (default: RUN/{EXPORT_FOLDER}/)")
     cli.add_data_arguments(parser, limit=False)
     return parser
 
@@ -61,14 +44,15 @@ def main(argv=None):
 
     # TensorFlow loads only now, so that --help and bad arguments answer at once.
     from digits import export
-    from digits.ensemble import load_member
+    from digits.ensemble import Ensemble
     from digits.hardware import provenance
 
-    member = load_member(model_file)
+    ensemble = Ensemble([model_file])
+    member = ensemble.members[0]
     temperature = member.temperature
     model = export.calibrated_model(member.model, temperature, model_file)
     inputs, labels = to_inputs(dataset.test_images), dataset.test_labels
-    reference = calibrated(member.read(inputs), member.applied_temperature)  # as digits.ensemble reads it
+    reference = ensemble.probabilities(inputs)[1]  # as predict reads the Keras model
     keras_accuracy = float((reference.argmax(axis=1) == labels).mean())
 
     how = "exported as it is" if temperature is None else "exported with it applied: softmax(logits / T)"
@@ -78,7 +62,8 @@ def main(argv=None):
         print(f"int8 ranges measured on the first {export.REPRESENTATIVE_IMAGES:,} training images")
     print(f"Keras model: test accuracy {keras_accuracy:.2%}\n")
 
-    record = export_record(out, model_file, temperature, dataset, keras_accuracy)
+    data = {"source": dataset.source, "test": dataset.fingerprint()["test"]}
+    record = new_record(out, model_file, temperature, data, keras_accuracy)
     width = max(len(shown(out, kind)) for kind in kinds)
     print(f"{'format':<12} {'file':<{width}} {'size':>9} {'agree':>8} {'max |dp|':>9} {'accuracy':>9}", flush=True)
     failed = 0
@@ -98,23 +83,6 @@ def main(argv=None):
           "read the same, max |dp| = largest difference of a probability.")
     print(f"Wrote {out / EXPORT_JSON}" + (f"; {failed} export(s) failed their check and were not written" if failed else ""))
     return 1 if failed else 0
-
-
-def export_record(out, model_file, temperature, dataset, keras_accuracy):
-    """export.json's record: the one in `out` if it describes this model file and temperature (its other
-    formats' entries kept), else a new one."""
-    sha256 = sha256_of(model_file)
-    record = read_record(out)
-    formats = record["formats"] if record and (record.get("model_sha256"), record.get("temperature")) == (
-        sha256, temperature) else {}
-    return {
-        "model": str(model_file), "model_sha256": sha256, "temperature": temperature,
-        "calibration": ("none: the run has no temperature; exported as it is" if temperature is None else
-                        "softmax(logits / T) inside every export: the probabilities predict and evaluate.py read"),
-        "data": {"source": dataset.source, "test": dataset.fingerprint()["test"]},
-        "keras_accuracy": keras_accuracy,
-        "formats": formats,
-    }
 
 
 def shown(out, kind):

@@ -4,13 +4,13 @@ training on twenty of each.
     python bench/drawn_digits.py --model models/cnn
 
 Serves `add_own_digits.py draw`'s page on a free loopback port and drives it in Debian's
-Chromium (digits.browser): each digit 0-9 is drawn --per-digit times from stroke templates
+Chromium (harness.browser): each digit 0-9 is drawn --per-digit times from stroke templates
 (a circle for 0, a vertical line for 1, a bar and a diagonal for 7, ...), jittered in size,
 proportions, position, slant, wobble and stroke width (8-28 px), a third by touch, the rest
 by mouse. The page's reading of each
 is recorded, and each is saved through the page: the first --train of every digit as
 training data, the rest as validation. Then `add_own_digits.py --model ...` fine-tunes the
-model on MNIST plus the training drawings and reports its accuracy on the validation
+model on MNIST plus the training drawings and prints its accuracy on the validation
 drawings before and after. A screenshot of the page goes to --screenshot.
 
 Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
@@ -27,6 +27,7 @@ import tempfile
 from PIL import Image
 
 from digits import draw_page
+from digits.run_folder import DEFAULT_RUN
 from harness import browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="models/cnn", help="the model to read with and fine-tune (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_RUN, help="the model to read with and fine-tune (default: %(default)s)")
     parser.add_argument("--data", help="MNIST for the fine-tuning, as add_own_digits.py --data takes it (default: "
                         "the data of --model's run, else $MNIST_DATA, else the MNIST shipped in data/mnist/)")
     parser.add_argument("--per-digit", type=int, default=25, help="drawings of each digit (default: %(default)s)")

@@ -30,10 +30,10 @@ import time
 from PIL import Image
 
 from digits import hardware
-from digits.data import load_dataset
+from digits.data import data_source, load_dataset
 from digits.files import write_json
 from digits.export_folder import EXPORT_FOLDER, FILES
-from digits.run_folder import find_model_file, saved_data_path
+from digits.run_folder import DEFAULT_RUN, find_model_file, saved_data_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "add_own_digits.py"
@@ -42,7 +42,7 @@ EXPORTS = ("onnx", "tflite", "tflite-int8")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="models/cnn", help="the run folder to time (default: %(default)s)")
+    parser.add_argument("--model", default=DEFAULT_RUN, help="the run folder to time (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=5, help="runs of each way (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE", help="also write every time to FILE as JSON")
     return parser.parse_args()
@@ -78,7 +78,7 @@ def main():
         print(f"No exports in {run / EXPORT_FOLDER}: only Keras is timed (python export_model.py {run} makes them).")
     with tempfile.TemporaryDirectory() as folder:
         image = Path(folder) / "digit.png"
-        dataset = load_dataset(saved_data_path(run))
+        dataset = load_dataset(data_source(None, saved=saved_data_path(run)))
         Image.fromarray(dataset.test_images[0]).save(image)
         commands = {name: [sys.executable, str(SCRIPT), "predict", *model, "--json", str(image)] for name, model, _ in chosen}
         commands["python alone"] = [sys.executable, "-c", "pass"]

@@ -1,30 +1,11 @@
 """Calibrated confidence: temperature scaling (Guo, Pleiss, Sun and Weinberger, 2017).
 
-A network trained with cross-entropy is often over-confident: of the digits it reads
-"99% sure", fewer than 99% are right. Temperature scaling divides the logits by one
-number T, fitted to minimise the negative log-likelihood (NLL) on held-out data; T > 1
-softens over-confident probabilities, T < 1 sharpens under-confident ones. The digit read
-never changes (a positive T keeps every row's order), only how sure it is.
-
-The models end in softmax, so they give probabilities p rather than logits; since
-softmax(log(p)) = p, the calibrated probabilities are softmax(log(p) / T), i.e. p**(1/T)
-renormalised (a probability of 0 stays 0).
-
-Where a temperature comes from: a run trained with a validation slice is calibrated on
-that slice after training, and its run.json holds the record `calibrate` gives under the
-top-level key "calibration":
-
-    "calibration": {"temperature": 1.31, "images": 6000,
-                    "before": {"nll": 0.034, "ece": 0.0061}, "after": {"nll": 0.029, "ece": 0.0018}}
-
-(before and after measured on the validation slice it was fitted on). A bare model file,
-or a run trained without a validation slice, has none, and is read uncalibrated (T = 1).
-A temperature is never fitted on the test set: that would make the test set part of
-the model, and its scores a measure of nothing unseen.
-
-SciPy and scikit-learn load only when a temperature is applied, fitted or scored (scikit-learn
-alone takes two seconds to import), so that predict with an export, which has its temperature
-inside (digits.runtimes), starts at once.
+One number T divides the logits, fitted to minimise the negative log-likelihood (NLL) on held-out data
+(a run's validation slice, never the test set); T > 1 softens over-confident probabilities. The digit
+read never changes. The models end in softmax, so `calibrated` works on probabilities p:
+softmax(log(p) / T), which is softmax(logits / T). run.json keeps `calibrate`'s record as "calibration";
+digits.run_folder.temperature_of reads it. SciPy and scikit-learn load only when used, so that
+predict with an export, which has its temperature inside, does not import them.
 """
 
 import numpy as np

@@ -1,19 +1,12 @@
 """`add_own_digits.py draw`: a local page to draw digits, watch the network read them, and save them.
 
-The page (digits/static/draw.*) posts each drawing as a PNG; the server brings it into
-MNIST's format with the very function `add_own_digits.py` uses (digits.own_digits.to_mnist_format),
-reads it with calibrated probabilities (each run's temperature, digits.calibration), and
-saves confirmed drawings into <data>/train/<digit>/ or <data>/validation/<digit>/, where
-`add_own_digits.py` reads them. The page can switch the model to another run folder beside
-the one it started with (say, the fine-tuned models/own-digits beside models/cnn), by the
-run's name. Started with several models, it reads with their ensemble (the mean of their
-calibrated probabilities), lists them, and does not switch: its "Reload" loads them all again.
+The page (static/draw.*) posts each drawing as a PNG; the server converts it with
+digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), and saves
+confirmed drawings where add_own_digits.py reads them. docs/own-digits.md lists the endpoints.
 
-Safe by default: it answers only requests addressed to this machine's loopback names
-with its own port (no DNS rebinding), takes POSTs only as same-origin JSON objects, caps
-their size, accepts only PNG images up to 1024x1024, names every file itself, writes
-nothing outside the data folder, and never overwrites a file. Whatever is posted, a
-refusal is a 4xx with a JSON {"error": ...}, never a 500.
+Safe by default: it answers only its own loopback host and port (no DNS rebinding), takes only
+same-origin JSON objects of capped size and PNGs of at most 1024x1024, names every file itself and never
+overwrites one; every refusal is a 4xx with a JSON {"error": ...}, never a 500.
 """
 
 import base64
@@ -47,10 +40,9 @@ from digits.run_folder import RunFolder
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
-MAX_REQUEST_BYTES = 512 * 1024  # a 280x280 drawing is a few kB as PNG
+MAX_REQUEST_BYTES = 512 * 1024  # far above a drawing's PNG
 MAX_IMAGE_SIDE = 1024
 PNG_DATA_URL = "data:image/png;base64,"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -118,7 +110,7 @@ def create_app(reader, data_dir, port, host="127.0.0.1", runs_dir=None):
     """
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    runs_dir = Path(runs_dir) if runs_dir is not None else run_folder(reader.path).resolve().parent
+    runs_dir = Path(runs_dir) if runs_dir is not None else run_folder_of(reader.path).resolve().parent
     state = DrawState(reader, Path(data_dir), port, host, runs_dir)
     app.extensions["draw"] = state
     guard(app, state)
@@ -227,7 +219,7 @@ def model_state(state):
             "runs": [] if several else run_names(state.runs_dir)}
 
 
-def run_folder(path):
+def run_folder_of(path):
     """The run folder of a model path: the folder itself, or the folder a model file lies in (the folder
     above for an export in a run's export/)."""
     path = Path(path)
@@ -248,7 +240,7 @@ def run_names(runs_dir):
 
 def current_run(model_path, runs_dir):
     """The name of the run the model comes from if that run lies in runs_dir, else None."""
-    folder = run_folder(model_path).resolve()
+    folder = run_folder_of(model_path).resolve()
     return folder.name if folder.parent == Path(runs_dir).resolve() else None
 
 
@@ -336,7 +328,7 @@ def json_kind(value):
 
 
 def brief(value, limit=40):
-    """A posted value as an error message quotes it: its repr, cut short (values may be 500 kB long)."""
+    """A posted value as an error message quotes it: its repr, cut short (a value may be as long as the body)."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
@@ -350,36 +342,33 @@ def posted_png(body):
         data = base64.b64decode(text[len(PNG_DATA_URL):], validate=True)
     except (binascii.Error, ValueError):
         abort(400, "the image is not valid base64")
-    if not data.startswith(PNG_SIGNATURE):
-        abort(400, "the image is not a PNG")
     return data, decoded_png(data)
 
 
 def decoded_png(data):
-    """A PNG's bytes -> the image, refusing before decoding a size over 1024 a side (no decompression bomb).
+    """A PNG's bytes -> the image, its size checked before its pixels are decoded (no decompression bomb).
 
     Also refused: an animated PNG (the page draws one frame, and a saved file holds what was read).
     """
-    width, height = declared_size(data)
-    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
-        abort(400, f"the image must be a PNG of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels, got {width}x{height}")
+    too_large = f"the image must be a PNG of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels"
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        image = Image.open(io.BytesIO(data), formats=["PNG"])  # reads the header only
     except UnidentifiedImageError:
-        abort(400, "the PNG cannot be read (its header is damaged or of no known kind)")
+        abort(400, "the image is not a PNG, or its header is damaged")
+    except Image.DecompressionBombError:
+        abort(400, too_large)
     except Exception as error:  # Pillow raises many kinds of error for a damaged file
         abort(400, f"the PNG cannot be read ({first_line(error)})")
-    if image.format != "PNG" or image.size != (width, height) or getattr(image, "is_animated", False):
-        abort(400, "the image must be one still PNG picture")
+    width, height = image.size
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        abort(400, f"{too_large}, got {width}x{height}")
+    if getattr(image, "is_animated", False):
+        abort(400, "the image must be one still PNG picture, not an animation")
+    try:
+        image.load()
+    except Exception as error:
+        abort(400, f"the PNG cannot be read ({first_line(error)})")
     return image
-
-
-def declared_size(data):
-    """(width, height) from the header chunk, IHDR, that a PNG begins with after its signature."""
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        abort(400, "the PNG cannot be read (no IHDR header)")
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def mnist_digit(image):

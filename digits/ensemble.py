@@ -1,25 +1,11 @@
 """Reading digits with one saved model or several: each calibrated, their probabilities averaged.
 
-Each model reads with its own run's temperature (digits.calibration; T = 1, uncalibrated,
-when its run stored none), and an ensemble's reading is the mean of its models' calibrated
-probabilities: probabilities, not logits, are averaged, so each model counts as the
-probabilities it stands behind. One model alone is an ensemble of one, whose reading is
-that model's.
-
-Test-time augmentation (TTA) reads every image as a few deterministic copies and averages
-each model over them: the image itself, shifted one pixel up, down, left and right, and
-rotated TTA_DEGREES either way about its centre (TTA_COPIES, in that order; the first copy
-is always the image itself). A model's temperature is applied to each copy, as it was
-fitted on single images, then the copies are averaged.
-
-A model is read with Keras, or with an export (digits.runtimes) where the runtime asks for one:
-an .onnx or .tflite file given directly, or with `runtime` auto, onnx or tflite a run's fresh export.
-An export has its run's temperature inside its graph, so the ensemble applies none to it
-(Member.applied_temperature is 1) and never applies a temperature twice.
-
-TensorFlow loads only when an Ensemble reads with Keras, and SciPy only for TTA or a temperature,
-so scripts that import this module still answer --help at once, and predict with an export
-starts at once.
+Each model reads with its run's temperature (T = 1 when its run stored none), and an ensemble's reading
+is the mean of its models' calibrated probabilities; one model alone is an ensemble of one. With
+test-time augmentation (TTA) each model is also averaged over TTA_COPIES of every image, its
+temperature applied to each copy. An export (digits.runtimes) has its temperature inside its graph,
+so none is applied to it again. TensorFlow loads only to read with Keras, SciPy only for TTA or a
+temperature.
 """
 
 from dataclasses import dataclass
@@ -28,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from digits.calibration import calibrated
-from digits.run_folder import temperature_of
 from digits.errors import InputError, first_line
-from digits.export_folder import EXPORT_JSON, fresh_export
+from digits.export_folder import EXPORT_JSON, applied_temperature, fresh_export
+from digits.run_folder import find_model_file, run_name, temperature_of
 from digits.runtimes import SUFFIXES, ExportedModel, checked_export_file
-from digits.run_folder import find_model_file, run_name
 
 TTA_SHIFT = 1  # pixels
 TTA_DEGREES = 8.0
@@ -61,15 +46,14 @@ def augmented_copies(inputs):
 
 @dataclass
 class Member:
-    """One model of an ensemble: the file read, the loaded model, and its run's temperature (None: none stored).
-
-    An exported member's model is a digits.runtimes.ExportedModel, whose graph has the temperature applied already.
-    """
+    """One model of an ensemble: the file read, the loaded model (a Keras model, or for an export a
+    digits.runtimes.ExportedModel) and its run's temperature (None: none stored)."""
 
     model_file: Path
     model: object
     temperature: float | None
     exported: bool = False
+    described: bool = True  # for an export: whether export.json beside it says which temperature it holds
 
     @property
     def name(self):
@@ -95,7 +79,7 @@ class Member:
             return ("no temperature in its run (uncalibrated, T = 1)" if self.temperature is None
                     else f"temperature {self.temperature:.3f}, fitted on its validation slice")
         read_with = f"read with {self.model.runtime}"
-        if not self.model.recorded:
+        if not self.described:
             return f"an export with no {EXPORT_JSON} beside it to give its temperature, {read_with} as it is"
         if self.temperature is None:
             return f"no temperature in its run (uncalibrated, T = 1); {read_with}"
@@ -129,7 +113,8 @@ def load_member(path, runtime="keras"):
     model_file = model_source(path, runtime)  # a wrong path answers before TensorFlow loads
     if model_file.suffix in SUFFIXES:
         model = ExportedModel(model_file)
-        return Member(model_file, model, model.temperature, exported=True)
+        described, temperature = applied_temperature(model_file)
+        return Member(model_file, model, temperature, exported=True, described=described)
     temperature = temperature_of(model_file)
     export = fresh_export(model_file, runtime)
     if export is not None:

@@ -1,28 +1,8 @@
 """Exporting a trained model to SavedModel, TFLite (float32 and int8) and ONNX, each checked against Keras.
 
-The formats (FORMATS, in the order exported; their files are digits.export_folder.FILES):
-    savedmodel   saved_model/: TensorFlow's SavedModel, by Keras 3's model.export(format="tf_saved_model");
-                 checked with tf.saved_model.load (its `serve` endpoint)
-    onnx         model.onnx: by model.export(format="onnx"), tf2onnx underneath; checked with ONNX Runtime
-    tflite       model.tflite: float32, by tf.lite.TFLiteConverter.from_saved_model on a SavedModel exported
-                 as above (from_keras_model does not take Keras 3 models reliably); checked with LiteRT
-    tflite-int8  model_int8.tflite: post-training full-integer quantization, weights and activations int8, their
-                 ranges measured on the first REPRESENTATIVE_IMAGES training images of the run's data (never
-                 test images: those check it); float32 in and out, so it takes the inputs the others take
-
-Calibration: a run with a temperature T is exported with T applied inside the graph. The last layer,
-Dense with softmax, is rebuilt without its softmax, its logits z divided by T (a Rescaling layer), then
-a softmax: softmax(z / T), which equals softmax(log(p) / T) for p = softmax(z), the calibrated
-probabilities digits.calibration computes from the model's. Dividing logits needs no log of a
-probability, which int8 could not hold near 0. A run without a temperature is exported as it is.
-
-The check: each export, still under its temporary name, reads every test image with the runtime that
-will read it (digits.runtimes for .onnx and .tflite) and is compared with the Keras model read as predict
-reads it (digits.ensemble: its probabilities calibrated with the run's temperature): the share of
-digits read the same, the largest absolute difference of a probability, and both test accuracies. A
-float export fails when a probability differs by more than FLOAT_TOLERANCE, the int8 export when its
-accuracy is more than INT8_MAX_DROP below the Keras model's; a failed export is not written, and the
-file it would have replaced stays.
+Each export, still under its temporary name, reads the test images with the runtime that will read it
+and is compared with the Keras model as digits.ensemble reads it; one that fails its check is not
+written. docs/export.md describes the formats, the check and export.json.
 """
 
 from contextlib import contextmanager
@@ -43,13 +23,12 @@ from digits.data import to_inputs
 from digits.errors import InputError
 from digits.files import atomic_path
 from digits.export_folder import FILES, sha256_of
-from digits.runtimes import ExportedModel
+from digits.runtimes import ExportedModel, read_in_batches
 
 FORMATS = ("savedmodel", "onnx", "tflite", "tflite-int8")
 REPRESENTATIVE_IMAGES = 500
-FLOAT_TOLERANCE = 1e-4  # float32 exports differ from Keras by about 1e-6; more means a wrong graph
+FLOAT_TOLERANCE = 1e-4  # a float export differs from Keras by rounding only; more means a wrong graph
 INT8_MAX_DROP = 0.01  # one percentage point of test accuracy
-BATCH_SIZE = 500
 
 
 class CheckFailed(Exception):
@@ -63,7 +42,9 @@ class CheckFailed(Exception):
 def calibrated_model(model, temperature, model_file):
     """The model to export: `model` itself without a temperature, else one that outputs softmax(logits / T).
 
-    The layers are the model's own (shared weights), the last Dense's weights copied into one without
+    softmax(z / T) for p = softmax(z) equals softmax(log(p) / T): the same T and the same probabilities
+    as digits.calibration.calibrated, computed in the graph on logits, which int8 holds where it could not
+    hold log(p) near 0. The layers are the model's own, the last Dense's weights copied into one without
     softmax. InputError, naming the file, for a model that does not end in a Dense softmax layer.
     """
     if temperature is None or temperature == 1:
@@ -107,11 +88,9 @@ EXPORTERS = {"savedmodel": export_savedmodel, "onnx": export_onnx, "tflite": exp
 
 
 def read_saved_model(path, inputs):
-    """Probabilities of `inputs` by a SavedModel's `serve` endpoint, rows renormalised as digits.runtimes'."""
+    """Probabilities of `inputs` by a SavedModel's `serve` endpoint, read as digits.runtimes reads an export."""
     loaded = tf.saved_model.load(str(path))  # kept while serving: its endpoint refers to its variables
-    outputs = np.concatenate([loaded.serve(tf.constant(inputs[start:start + BATCH_SIZE])).numpy()
-                              for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
-    return outputs / outputs.sum(axis=1, keepdims=True)
+    return read_in_batches(lambda batch: loaded.serve(tf.constant(batch)).numpy(), inputs)
 
 
 def read_export(kind, path, inputs):

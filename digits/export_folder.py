@@ -1,15 +1,8 @@
-"""A run's exports, RUN/export/: their files, export.json, and whether they still stand for the run.
+"""A run's exports, RUN/export/: their files, export.json, and whether an export still stands for its run.
 
-export_model.py writes a run's exports into RUN/export/ (FILES) with export.json, which records
-the SHA-256 of the model file exported, the temperature applied and each export's SHA-256. An
-export's graph outputs calibrated probabilities, its run's temperature inside (digits.export), so
-whoever reads it must not apply that temperature again.
-
-An export is fresh while its export.json still describes it: the run's model file has the SHA-256
-exported, its run.json the temperature exported, and the export file its recorded SHA-256. Only a
-fresh export stands in for its run's Keras model (`--runtime auto`, the default of predict and the
-draw page): retrain, fine-tune or recalibrate the run and it is read with Keras again until
-exported anew. Nothing here imports TensorFlow.
+export.json records the SHA-256 of the model file exported, the temperature applied inside every
+export, and each export's file and SHA-256. An export is fresh while all three still match: only a
+fresh export stands in for its run's Keras model (`--runtime auto`). Nothing here imports TensorFlow.
 """
 
 import hashlib
@@ -26,11 +19,8 @@ RUNTIMES = ("auto", "keras", "onnx", "tflite")  # auto: a fresh model.onnx, else
 
 
 def sha256_of(path):
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def read_record(folder):
@@ -42,6 +32,36 @@ def read_record(folder):
     if not isinstance(record, dict) or not isinstance(record.get("formats"), dict):
         raise InputError(f"{path}: not an export record (no \"formats\"); export again with export_model.py")
     return record
+
+
+def new_record(out, model_file, temperature, data, keras_accuracy):
+    """export.json's record for exporting `model_file` with `temperature` into `out`: the one there if it
+    describes this model file and temperature (its formats' entries kept), else one with no formats yet."""
+    sha256 = sha256_of(model_file)
+    record = read_record(out)
+    same = record is not None and (record.get("model_sha256"), record.get("temperature")) == (sha256, temperature)
+    return {
+        "model": str(model_file), "model_sha256": sha256, "temperature": temperature,
+        "calibration": ("none: the run has no temperature; exported as it is" if temperature is None else
+                        "softmax(logits / T) inside every export: the probabilities predict and evaluate.py read"),
+        "data": data,
+        "keras_accuracy": keras_accuracy,
+        "formats": record["formats"] if same else {},
+    }
+
+
+def describes(record, path):
+    """Whether export.json's `record` names the export file `path` with its current SHA-256."""
+    path = Path(path)
+    entries = record["formats"].values() if record else ()
+    return path.is_file() and any(entry.get("file") == path.name and entry.get("sha256") == sha256_of(path)
+                                  for entry in entries)
+
+
+def applied_temperature(path):
+    """(whether export.json beside the export file `path` describes it, the temperature inside it or None)."""
+    record = read_record(Path(path).parent)
+    return (True, record.get("temperature")) if describes(record, path) else (False, None)
 
 
 def fresh_export(model_file, runtime):
@@ -58,10 +78,8 @@ def fresh_export(model_file, runtime):
     fresh = (record is not None and record.get("model_sha256") == sha256_of(model_file)
              and record.get("temperature") == temperature_of(model_file))
     for kind in ("onnx", "tflite") if runtime == "auto" else (runtime,):
-        path = folder / FILES[kind]
-        entry = record["formats"].get(kind) if fresh else None
-        if entry and path.is_file() and entry.get("sha256") == sha256_of(path):
-            return path
+        if fresh and describes(record, folder / FILES[kind]):
+            return folder / FILES[kind]
     if runtime == "auto":
         return None
     why = "none was made" if record is None else "it is missing or no longer matches the run's model"

@@ -1,18 +1,8 @@
-"""The report's performance evaluation (its section 4), computed with scikit-learn.
+"""The report's section 4 scores from labels and predicted probabilities, computed with scikit-learn.
 
-Everything here works on predicted class probabilities, so it needs no TensorFlow:
-the script predicts once, then this module turns (labels, probabilities) into the
-classification report, ROC and precision-recall curves with their AUCs, the
-confusion matrix and the list of mistakes.
-
-Averages follow scikit-learn's definitions (and its multiclass ROC example), not the
-report's printed formula: the micro average pools every (image, class) decision into
-one binary problem; the macro average is the unweighted mean of the ten per-class
-AUCs. The macro ROC *curve* is the per-class TPRs averaged on a common FPR grid.
-
-Calibration (digits.calibration) is scored by the negative log-likelihood (NLL, the test
-loss) and the expected calibration error (ECE) of a reading, before and after its
-temperature.
+Averages follow scikit-learn's definitions, not the report's printed formula: the micro average pools
+every (image, digit) decision into one binary problem, the macro average is the mean of the ten
+per-digit AUCs, and the macro ROC curve averages the per-digit TPRs on a common FPR grid.
 """
 
 import numpy as np
@@ -22,7 +12,6 @@ from sklearn.metrics import (
     average_precision_score,
     classification_report,
     confusion_matrix,
-    log_loss,
     precision_recall_curve,
     roc_auc_score,
     roc_curve,
@@ -41,14 +30,14 @@ def summary_scores(labels, probabilities):
     predicted = probabilities.argmax(axis=1)
     return {
         "images": int(len(labels)),
-        "loss": float(log_loss(labels, probabilities, labels=CLASSES)),
+        "loss": calibration.negative_log_likelihood(labels, probabilities),
         "accuracy": float(accuracy_score(labels, predicted)),
         "top2_accuracy": float(top_k_accuracy_score(labels, probabilities, k=2, labels=CLASSES)),
         "errors": int((predicted != labels).sum()),
     }
 
 
-def report(labels, probabilities):
+def classification_report_of(labels, probabilities):
     """scikit-learn's classification report: (printable text, dict) with 4 decimals in the text."""
     predicted = probabilities.argmax(axis=1)
     names = [str(digit) for digit in CLASSES]
@@ -111,14 +100,15 @@ def mistakes(labels, probabilities):
     ]
 
 
-def evaluate_predictions(labels, probabilities):
-    """Every number of the evaluation, as plain JSON-ready values, plus the curves for the figures."""
-    text, classes_report = report(labels, probabilities)
+def metrics_of(labels, probabilities):
+    """Every score as JSON-ready values, the classification report's text, and the curves for the figures:
+    (numbers, text, roc, pr)."""
+    text, per_digit = classification_report_of(labels, probabilities)
     roc = roc_curves(labels, probabilities)
     pr = precision_recall_curves(labels, probabilities)
     numbers = {
         "test": summary_scores(labels, probabilities),
-        "classification_report": classes_report,
+        "classification_report": per_digit,
         "roc_auc": {name: curve["auc"] for name, curve in roc.items()},
         "average_precision": {name: curve["average_precision"] for name, curve in pr.items()},
         "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1), labels=CLASSES).tolist(),

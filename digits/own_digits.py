@@ -1,8 +1,7 @@
 """A person's own digit images: read, converted to MNIST's format, and gathered from labelled folders.
 
-Folders look like data/train/<digit>/*.png: the folder's name is the label. A file that
-cannot be used (not an image, truncated, blank) is skipped with a one-line reason
-naming it; the caller decides what to do when nothing usable remains.
+Folders look like data/train/<digit>/*.png: the folder's name is the label. A file that cannot be
+used (not an image, truncated, blank) is skipped with a one-line reason naming it.
 """
 
 from dataclasses import dataclass, field

@@ -1,7 +1,6 @@
-"""Reading digits with an exported model, without TensorFlow: .onnx with ONNX Runtime, .tflite with LiteRT.
+"""Reading an exported model without TensorFlow: .onnx with ONNX Runtime, .tflite with LiteRT.
 
-Nothing here imports TensorFlow or Keras: a process that reads with an export starts in well under
-a second, where loading TensorFlow alone takes several.
+Nothing here imports TensorFlow or Keras, so that a process reading with an export starts quickly.
 """
 
 from pathlib import Path
@@ -10,7 +9,6 @@ import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
-from digits.export_folder import read_record, sha256_of
 
 SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}  # the exports read here, by the runtime that reads them
 RUNTIME_NAMES = {"onnx": "ONNX Runtime", "tflite": "LiteRT"}
@@ -32,20 +30,11 @@ def checked_export_file(path, runtime="auto"):
 
 
 class ExportedModel:
-    """An exported .onnx or .tflite model, read with ONNX Runtime or LiteRT.
-
-    `temperature` is the one applied inside it, as export.json beside it records (None: its run had
-    none, or export.json does not describe this very file); `recorded` says whether it does.
-    """
+    """An exported .onnx or .tflite model, read with ONNX Runtime or LiteRT."""
 
     def __init__(self, path):
         self.path = checked_export_file(path)
         self.kind = SUFFIXES[self.path.suffix]
-        record = read_record(self.path.parent)
-        entries = record["formats"].values() if record else ()
-        sha256 = sha256_of(self.path)
-        self.recorded = any(entry.get("file") == self.path.name and entry.get("sha256") == sha256 for entry in entries)
-        self.temperature = record.get("temperature") if self.recorded else None
         try:
             self.read_batch = onnx_reader(self.path) if self.kind == "onnx" else tflite_reader(self.path)
         except InputError:
@@ -58,15 +47,17 @@ class ExportedModel:
         return RUNTIME_NAMES[self.kind]
 
     def probabilities(self, inputs):
-        """Probabilities (float64, rows summing to 1) of inputs (N, 28, 28, 1) scaled as digits.data.to_inputs does.
+        """Probabilities of inputs (N, 28, 28, 1) scaled as digits.data.to_inputs does (see read_in_batches)."""
+        return read_in_batches(self.read_batch, inputs)
 
-        Rows are renormalised as digits.model.predict_probabilities does: an int8 model's softmax
-        comes in steps of 1/256 and its rows sum to about 0.996.
-        """
-        inputs = np.asarray(inputs, dtype=np.float32)
-        outputs = np.concatenate([self.read_batch(inputs[start:start + BATCH_SIZE])
-                                  for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
-        return outputs / outputs.sum(axis=1, keepdims=True)
+
+def read_in_batches(read_batch, inputs):
+    """`read_batch` over inputs (N, 28, 28, 1), BATCH_SIZE at a time: float64 probabilities (N, 10), each row
+    renormalised to sum to 1, as digits.model.predict_probabilities does (an int8 softmax comes in steps of 1/256)."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    outputs = np.concatenate([read_batch(inputs[start:start + BATCH_SIZE])
+                              for start in range(0, len(inputs), BATCH_SIZE)]).astype(np.float64)
+    return outputs / outputs.sum(axis=1, keepdims=True)
 
 
 def onnx_reader(path):
@@ -81,8 +72,7 @@ def onnx_reader(path):
 
 
 def tflite_reader(path):
-    """A LiteRT interpreter without its default XNNPACK delegate, which prints a line on stderr at every start;
-    the built-in kernels read a few digits in a millisecond, and 10,000 in a few seconds."""
+    """A LiteRT interpreter without its default XNNPACK delegate, which prints a line on stderr at every start."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interpreter = Interpreter(model_path=str(path),

@@ -21,6 +21,7 @@ from digits.own_digits import read_digit_folders, to_mnist_format
 from harness import browser
 
 PORT = 8765
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOST = f"127.0.0.1:{PORT}"
 
 
@@ -198,7 +199,7 @@ def test_an_existing_file_is_never_overwritten(client, tmp_path, monkeypatch):
 
 class FrozenNow:
     def strftime(self, pattern):
-        return "20260101-000000" if "%Y" in pattern else "00:00:00"
+        return "00000000-000000" if "%Y" in pattern else "00:00:00"  # a clock stopped: every save names the same second
 
 
 def test_reload_loads_the_model_file_again(client):
@@ -373,7 +374,7 @@ def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch
 # Random and malformed bodies ----------------------------------------------------------------------
 
 class StubReader:
-    """Reads every digit as a 3 without a model, so that hundreds of bodies post in seconds."""
+    """Reads every digit as a 3 without a model, so that hundreds of bodies post quickly."""
 
     def __init__(self, path):
         self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
@@ -407,7 +408,7 @@ def raw_png(width, height, depth=8, colour=0, interlace=0, before_data=(), idat=
     bits += "0" * (-len(bits) % 8)  # a row ends on a whole byte
     row = int(bits, 2).to_bytes(len(bits) // 8, "big")
     data = zlib.compress((b"\0" + row) * height) if idat is None else idat
-    return (draw_page.PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + b"".join(before_data)
             + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b""))
 
 
@@ -459,7 +460,7 @@ def broken_pngs():
                                        append_images=[Image.new("L", (20, 20), 0)], duration=100)
     bad_header_checksum = good[:29] + bytes(4) + good[33:]
     return {
-        "signature only": draw_page.PNG_SIGNATURE, "signature and junk": draw_page.PNG_SIGNATURE + b"junk" * 20,
+        "signature only": PNG_SIGNATURE, "signature and junk": PNG_SIGNATURE + b"junk" * 20,
         "truncated": good[: len(good) // 2], "bad header checksum": bad_header_checksum,
         "zero width": with_size(good, 0, 280), "zero height": with_size(good, 280, 0),
         "1025 wide": with_size(good, 1025, 10), "decompression bomb": with_size(good, 30000, 30000),
@@ -541,7 +542,7 @@ def fuzzed_object(rng, endpoint, images):
 def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(stub_client, tmp_path, endpoint):
     images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
               misencoded_images())
-    rng = random.Random(f"issue 14 {endpoint}")
+    rng = random.Random(f"fuzz {endpoint}")
     for body in fuzzed_bodies(rng, endpoint, images, count=90):
         answer = stub_client.post(endpoint, data=body, content_type="application/json", headers={"Host": HOST})
         shown = body[:200]

@@ -16,7 +16,7 @@ import evaluate
 from digits.config import RunConfig
 from digits.data import to_inputs, to_one_hot
 from digits.errors import InputError
-from digits.metrics import evaluate_predictions
+from digits.metrics import metrics_of
 from digits.model import new_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def random_probabilities(n=300, seed=0):
 
 def test_numbers_match_scikit_learn_computed_directly():
     labels, probabilities = random_probabilities()
-    numbers, text, roc, pr = evaluate_predictions(labels, probabilities)
+    numbers, text, roc, pr = metrics_of(labels, probabilities)
     onehot = label_binarize(labels, classes=range(10))
     for digit in range(10):
         assert numbers["roc_auc"][str(digit)] == pytest.approx(roc_auc_score(onehot[:, digit], probabilities[:, digit]), abs=1e-9)
@@ -79,7 +79,7 @@ def test_mistakes_are_listed_most_confident_first():
     probabilities[2, 5] = 0.81  # wrong, surer
     probabilities[3, 3] = 0.91  # right
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    numbers, *_ = evaluate_predictions(labels, probabilities)
+    numbers, *_ = metrics_of(labels, probabilities)
     assert [(m["index"], m["true"], m["predicted"]) for m in numbers["misclassified"]] == [(2, 2, 5), (1, 1, 7)]
     assert numbers["misclassified"][0]["confidence"] > numbers["misclassified"][1]["confidence"]
 
@@ -111,8 +111,8 @@ def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
     assert record["confusion_matrix"] == confusion_matrix(labels, probabilities.argmax(axis=1)).tolist()
     assert record["test"]["loss"] == pytest.approx(log_loss(labels, probabilities), abs=1e-6)
     assert record["test"]["images"] == 297 and record["data"]["source"] == str(digits_npz)
-    report = (trained_run / "classification_report.txt").read_text()
-    assert "weighted avg" in report and report in result.stdout
+    classification_text = (trained_run / "classification_report.txt").read_text()
+    assert "weighted avg" in classification_text and classification_text in result.stdout
 
     for name in FIGURES:
         with Image.open(figures / f"{name}.png") as image:
