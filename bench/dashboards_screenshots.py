@@ -10,7 +10,7 @@ optuna-dashboard on that sweep's storage. Make the run and the sweep first (minu
 
 It writes docs/figures/tensorboard_scalars.png, tensorboard_hparams.png and optuna_dashboard.png
 (--out for another folder). The run's logs are read from its tensorboard/; the sweep's HParams
-logs are written afresh from the storage into a temporary folder, as `sweep_hparams.py report
+logs are written afresh from the storage into a temporary folder, as `sweep_hparams.py tables
 --tensorboard` writes them, so any storage will do, the reproduction's results/report/sweeps.log
 included. Both servers listen on 127.0.0.1 only and are stopped on the way out.
 

@@ -48,7 +48,7 @@ def sweep_seconds(args, workers, threads):
         command = [sys.executable, str(ROOT / "sweep_hparams.py"), "custom", "--grid", args.grid,
                    "--seeds", str(args.seeds), "--epochs", str(args.epochs),
                    "--workers", str(workers), "--threads", str(threads),
-                   "--storage", f"{folder}/sweep.log", "--out", f"{folder}/report"]
+                   "--storage", f"{folder}/sweep.log", "--out", f"{folder}/tables"]
         if args.limit:
             command += ["--limit", str(args.limit)]
         if args.data:

@@ -15,9 +15,9 @@ import pytest
 
 from digits.config import RunConfig
 from digits.data import load_dataset
-from digits.sweeps import keys, report
-from digits.sweeps.claims import read_grid_state
-from digits.sweeps.experiments import SWEEP_BASE, report_experiments, runs, study_name
+from digits.sweeps import keys, tables
+from digits.sweeps.experiments import SWEEP_BASE, planned_runs, report_experiments, study_name
+from digits.sweeps.reservations import read_grid_state
 from digits.sweeps.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,11 +29,11 @@ REPRODUCTION = [("dropout", 50, 3), ("optimizer", 50, 3), ("epochs", 50, 3), ("e
 
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory):
-    """`python sweep_hparams.py report` run on a copy of the committed storage, as a fresh clone would."""
+    """`python sweep_hparams.py tables` run on a copy of the committed storage, as a fresh clone would."""
     folder = tmp_path_factory.mktemp("report")
     shutil.copy(SHIPPED / "sweeps.log", folder / "sweeps.log")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "sweep_hparams.py"), "report", "--storage", str(folder / "sweeps.log"),
+        [sys.executable, str(ROOT / "sweep_hparams.py"), "tables", "--storage", str(folder / "sweeps.log"),
          "--out", str(folder / "out")],
         capture_output=True, text=True, timeout=120, cwd=folder,
     )
@@ -53,7 +53,7 @@ def reproduction_keys(mnist, base=SWEEP_BASE):
     for name, max_epochs, seeds in REPRODUCTION:
         experiment = report_experiments(max_epochs)[name]
         assert study_name(experiment, base) == name
-        wanted.setdefault(name, []).extend(k for k, _, _ in keys.keyed_runs(runs(experiment, base, seeds), mnist))
+        wanted.setdefault(name, []).extend(k for k, _, _ in keys.keyed_runs(planned_runs(experiment, base, seeds), mnist))
     return wanted
 
 
@@ -97,8 +97,8 @@ def test_committed_tables_are_the_ones_the_storage_gives(rebuilt):
 
 
 def table_1_of_the_storage(rebuilt):
-    (results,) = report.read_study(open_storage(str(rebuilt / "sweeps.log")), "optimizer")
-    header, rows = report.table_rows(results)
+    (results,) = tables.read_study(open_storage(str(rebuilt / "sweeps.log")), "optimizer")
+    header, rows = tables.table_rows(results)
     return {
         (row[header.index("optimizer")], row[header.index("dropout")]): tuple(
             row[header.index(f"{part} accuracy (%)")] for part in ("train", "validation", "test"))
@@ -127,7 +127,7 @@ def test_table_1_in_the_reproduction_and_the_readme_is_the_storages(rebuilt):
 
 def test_a_new_config_field_leaves_the_stored_runs_counted(monkeypatch, rebuilt, mnist):
     later = make_dataclass("RunConfig", [("augment", bool, False)], bases=(RunConfig,), frozen=True)
-    monkeypatch.setattr(keys, "RunConfig", later)  # what a later issue's RunConfig reads stored keys with
+    monkeypatch.setattr(keys, "RunConfig", later)  # what a later version's RunConfig reads stored keys with
     base = later(**SWEEP_BASE.to_dict())
     assert '"augment": false' in keys.key(base, "data")
     assert_stored_runs_counted(open_storage(str(rebuilt / "sweeps.log")), reproduction_keys(mnist, base))

@@ -1,5 +1,5 @@
-"""sweep_hparams.py's reports: every experiment's tables and figures rebuilt identically from its storage,
-partial sweeps, where reports go, and other studies' sections kept."""
+"""sweep_hparams.py's tables: every experiment's tables and figures rebuilt identically from its storage,
+partial sweeps, where tables go, and other studies' sections kept."""
 
 from pathlib import Path
 
@@ -10,19 +10,19 @@ import pytest
 
 from digits.config import RunConfig
 from digits.data import load_dataset
-from digits.sweeps.experiments import SWEEP_VALIDATION_SPLIT, report_experiments, runs, study_name
-from digits.sweeps.keys import keyed_runs
-from digits.sweeps.storage import REPRODUCTION_STORAGE, load_or_create_study, open_storage, register_grid
+from digits.sweeps.experiments import SWEEP_VALIDATION_SPLIT, planned_runs, report_experiments, study_name
+from digits.sweeps.keys import keyed_runs, register_grid
+from digits.sweeps.storage import REPRODUCTION_STORAGE, load_or_create_study, open_storage
 from test_sweeps import SHIPPED_STORAGE, SWEEPS, sweep_hparams
 
 
 @pytest.fixture(scope="module")
-def shipped_report(tmp_path_factory):
-    """The report rebuilt from a copy of the reproduction's storage (every experiment of the report,
-    109 runs on the full data), by `report --storage mine/sweeps.log`: the folder it ran in."""
+def shipped_tables(tmp_path_factory):
+    """The tables rebuilt from a copy of the reproduction's storage (every experiment of the report,
+    109 runs on the full data), by `tables --storage mine/sweeps.log`: the folder it ran in."""
     folder = tmp_path_factory.mktemp("shipped")
     copy_of_the_shipped_storage(folder / "mine")
-    result = sweep_hparams("report", "--storage", "mine/sweeps.log", cwd=folder)
+    result = sweep_hparams("tables", "--storage", "mine/sweeps.log", cwd=folder)
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -39,8 +39,8 @@ def tiny_sweeps(tmp_path_factory, digits_npz):
     return folder
 
 
-def test_the_report_rebuilds_every_shipped_table_and_figure(shipped_report):
-    rebuilt, shipped = shipped_report / "mine", SHIPPED_STORAGE.parent
+def test_the_tables_rebuild_every_shipped_table_and_figure(shipped_tables):
+    rebuilt, shipped = shipped_tables / "mine", SHIPPED_STORAGE.parent
     tables = sorted(path.name for path in shipped.glob("*.[mc][ds]*"))
     assert len(tables) == 2 * 5 + 1  # .md and .csv for each of the report's experiments, and README.md
     for name in tables:  # the same text to the byte: the shipped tables are what the storage holds
@@ -60,7 +60,7 @@ def test_an_epochs_run_records_the_test_set_after_every_epoch(tiny_sweeps):
 
 
 def test_all_sweeps_every_experiment_of_the_report(tmp_path):
-    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--report-only", cwd=tmp_path)
+    result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--tables-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     studies = [line[3:].split(":")[0] for line in result.stdout.splitlines() if line.startswith("## ")]
     assert studies == [f"{name} (epochs=2, limit=64)" for name in report_experiments()]
@@ -79,8 +79,8 @@ def markdown_tables(text):
     return tables
 
 
-def test_the_learning_rate_report_has_a_table_of_optimizer_against_rate(shipped_report):
-    long, grid = markdown_tables((shipped_report / "mine" / "learning-rate.md").read_text())
+def test_the_learning_rate_tables_have_one_of_optimizer_against_rate(shipped_tables):
+    long, grid = markdown_tables((shipped_tables / "mine" / "learning-rate.md").read_text())
     assert grid[0] == ["optimizer", "0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"]
     assert [row[0] for row in grid[1:]] == ["sgd", "rmsprop", "adam"]
     test = long[0].index("test accuracy (%)")
@@ -98,16 +98,16 @@ def trials_of_study(folder, name):
     return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
-def test_report_of_a_partial_sweep_says_what_is_missing(tiny_sweeps, digits_npz):
+def test_the_tables_of_a_partial_sweep_say_what_is_missing(tiny_sweeps, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
     storage = open_storage(str(tiny_sweeps / SWEEPS / "sweeps.log"))
     base = RunConfig(data=str(digits_npz), epochs=2, limit=64, validation_split=SWEEP_VALIDATION_SPLIT)
     experiment = report_experiments()["optimizer"]
     study = load_or_create_study(storage, study_name(experiment, base))
     dataset = load_dataset(str(digits_npz), 64)
-    register_grid(study, experiment, keyed_runs(runs(experiment, base, seeds=2), dataset), dataset)
+    register_grid(study, experiment, keyed_runs(planned_runs(experiment, base, seeds=2), dataset), dataset)
 
-    result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--report-only", "--out", "partial",
+    result = sweep_hparams("optimizer", "--epochs", 2, "--limit", 64, "--tables-only", "--out", "partial",
                            cwd=tiny_sweeps)
     assert result.returncode == 0, result.stderr
     assert "4 of 8 runs complete" in result.stdout
@@ -120,17 +120,17 @@ def copy_of_the_shipped_storage(folder):
     return folder / "sweeps.log"
 
 
-def test_a_report_goes_beside_its_storage_never_into_the_shipped_one(shipped_report, tmp_path):
-    assert (shipped_report / "mine" / "README.md").is_file() and not (shipped_report / "results").exists()
-    sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--report-only", "--storage", "sqlite:///db/s.db",
+def test_tables_go_beside_their_storage_never_into_the_shipped_one(shipped_tables, tmp_path):
+    assert (shipped_tables / "mine" / "README.md").is_file() and not (shipped_tables / "results").exists()
+    sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--tables-only", "--storage", "sqlite:///db/s.db",
                            cwd=tmp_path)
     assert sqlite.returncode == 0, sqlite.stderr
     assert (tmp_path / "db" / "README.md").is_file() and not (tmp_path / "results").exists()
-    chosen = sweep_hparams("report", "--storage", "sqlite:///db/s.db", "--out", "chosen", cwd=tmp_path)
+    chosen = sweep_hparams("tables", "--storage", "sqlite:///db/s.db", "--out", "chosen", cwd=tmp_path)
     assert chosen.returncode == 0 and (tmp_path / "chosen" / "README.md").is_file()
 
 
-def test_default_report_folders():
+def test_default_table_folders():
     from digits.sweeps.storage import DEFAULT_STORAGE, default_out
 
     assert default_out() == default_out(DEFAULT_STORAGE) == Path("results/sweeps")
@@ -141,9 +141,9 @@ def test_default_report_folders():
     assert default_out("postgresql://user:secret@host:5432/sweeps") == Path("results/sweeps")
 
 
-def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
+def test_the_tables_of_one_study_keep_every_other_studys_section(tmp_path):
     copy_of_the_shipped_storage(tmp_path)
-    result = sweep_hparams("optimizer", "--report-only", "--storage", "sweeps.log", cwd=tmp_path)
+    result = sweep_hparams("optimizer", "--tables-only", "--storage", "sweeps.log", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "## optimizer: " in result.stdout and "## dropout: " not in result.stdout  # prints the one asked for
     readme = (tmp_path / "README.md").read_text()
@@ -154,8 +154,8 @@ def test_a_report_of_one_study_keeps_every_other_studys_section(tmp_path):
 
 
 def test_sweep_figure_bars_run_from_the_lowest_seed_to_the_highest():
-    """A point where one seed collapses to chance (the learning-rate sweep's Adam 0.03) gets a bar
-    from that seed to the other, never past 100% as mean ± std would."""
+    """A point where one seed collapses to chance gets a bar from that seed to the other, never past
+    100% as mean ± std would."""
     from digits.plots import accuracy_ranges
 
     means, ranges = accuracy_ranges([[0.9536, 0.0980], [0.99, 0.99, 0.99], [0.97]])
@@ -165,8 +165,8 @@ def test_sweep_figure_bars_run_from_the_lowest_seed_to_the_highest():
 
 
 def test_a_recipe_far_below_the_others_is_a_note_at_the_edge_not_the_scale(tmp_path):
-    """The recipe chart's scale spans the recipes that compete; one that fails by points (modern +
-    elastic distortion, 97.9%) is an arrow at the left edge with its figures written out."""
+    """The recipe chart's scale spans the recipes that compete; one that fails by points is an arrow at
+    the left edge with its figures written out."""
     from digits.plots import off_scale_rows, save_recipe_comparison
 
     accuracies = {"validation": [[0.9926, 0.9930], [0.9952, 0.9958], [0.9792, 0.9788], [0.9890, 0.9990]],

@@ -23,14 +23,14 @@ from digits import cli, training
 from digits.config import RunConfig
 from digits.data import Dataset, load_dataset
 from digits.errors import InputError
-from digits.sweeps import claims, report, workers
+from digits.sweeps import compaction, liveness, reservations, tables, workers
 from digits.sweeps.experiments import (
-    SWEEP_BASE, SWEEP_VALIDATION_SPLIT, beyond_experiments, custom_experiment, report_experiments, runs, study_name,
+    SWEEP_BASE, SWEEP_VALIDATION_SPLIT, beyond_experiments, custom_experiment, planned_runs, report_experiments,
+    study_name,
 )
 from digits.sweeps.grids import grid_from_file, grid_from_text
-from digits.sweeps.keys import data_of, key, keyed_runs
-from digits.sweeps import storage as storages
-from digits.sweeps.storage import load_or_create_study, open_storage, register_grid
+from digits.sweeps.keys import data_of, key, keyed_runs, register_grid
+from digits.sweeps.storage import load_or_create_study, open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "sweep_hparams.py"
@@ -112,7 +112,7 @@ def test_the_reports_experiments():
 
 def test_runs_repeat_each_point_per_seed_and_epochs_overrides_all(tmp_path, digits_npz):
     experiment = report_experiments()["optimizer"]
-    grid = runs(experiment, RunConfig(data="d.npz", epochs=2), seeds=3)
+    grid = planned_runs(experiment, RunConfig(data="d.npz", epochs=2), seeds=3)
     assert len(grid) == 12 and {config.seed for config, _ in grid} == {1, 2, 3}
     assert {config.epochs for config, _ in grid} == {2} and {config.data for config, _ in grid} == {"d.npz"}
     dataset = synthetic_dataset()
@@ -166,7 +166,7 @@ def test_an_epochs_flag_equal_to_the_default_applies_to_the_long_run():
 
 
 def test_an_explicit_epochs_flag_names_its_study_on_the_command_line(tmp_path):
-    result = sweep_hparams("epochs", "--epochs", 15, "--report-only", cwd=tmp_path)
+    result = sweep_hparams("epochs", "--epochs", 15, "--tables-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "## epochs (epochs=15)\n\nNo runs stored yet." in result.stdout
 
@@ -197,56 +197,81 @@ def test_bad_grids(text, message):
 
 
 class FakeTrial:
-    def __init__(self, process, heartbeat):
-        self.user_attrs = {"process": process, "heartbeat": heartbeat}
+    def __init__(self, process):
+        self.user_attrs = {"process": process}
 
 
-def test_a_claim_is_alive_while_its_process_runs_and_its_heartbeat_is_fresh():
-    now = time.time()
-    me = claims.this_process()
-    assert claims.is_alive(FakeTrial(me, now - 3600), now)  # same machine: the process decides
+def trial_id(storage, trial):
+    """The storage's id of a reserved trial (an optuna.Trial)."""
+    return reservations.trial_id(trial.study, storage, trial.number)
+
+
+def test_a_reservation_is_alive_while_its_process_runs_and_another_machines_is_left_to_the_storage():
+    me = liveness.this_process()
+    assert liveness.is_alive(FakeTrial(me))  # same machine: the process decides
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
     gone = {**me, "pid": finished.pid, "start": "1"}
-    assert not claims.is_alive(FakeTrial(gone, now), now)
-    assert not claims.is_alive(FakeTrial({**me, "boot": "another-boot"}, now), now)
-    elsewhere = {**me, "host": "another-machine"}
-    assert claims.is_alive(FakeTrial(elsewhere, now - 60), now)
-    assert not claims.is_alive(FakeTrial(elsewhere, now - claims.STALE_SECONDS - 1), now)
+    assert not liveness.is_alive(FakeTrial(gone))
+    assert not liveness.is_alive(FakeTrial({**me, "boot": "another-boot"}))
+    assert liveness.is_alive(FakeTrial({**me, "host": "another-machine"}))  # judged by an RDB storage's heartbeat
+
+
+def test_an_rdb_storage_releases_another_machines_reservation_once_its_heartbeat_stops(tmp_path, monkeypatch):
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 1)
+    from digits.sweeps import storage as storages
+
+    monkeypatch.setattr(storages, "STALE_SECONDS", 2)  # SQLite's clock counts whole seconds
+    storage = open_storage(f"sqlite:///{tmp_path / 'sweeps.db'}")
+    study = load_or_create_study(storage, "stale")
+    grid = keyed_runs(planned_runs(custom_experiment(grid_from_text("dropout=0.1,0.2")), SWEEP_BASE, seeds=1),
+                      synthetic_dataset())
+    keys = [trial_key for trial_key, _, _ in grid]
+    beating, stopped = (reservations.reserve(study, storage, *point) for point in grid)
+    for trial in (beating, stopped):
+        storage.set_trial_user_attr(trial_id(storage, trial), "process",
+                                    {**liveness.this_process(), "host": "another-machine"})
+    with liveness.Heartbeat(storage, trial_id(storage, beating)):
+        time.sleep(4.5)  # the stopped one's heartbeat, recorded when it was reserved, grows stale
+        assert list(reservations.read_grid_state(study, keys).running) == keys  # alive until the storage says
+        reservations.release_dead_reservations(study, storage, [])
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.FAIL]
+    assert reservations.read_grid_state(study, keys).pending == [keys[1]]
 
 
 def finished_process():
     """This process's description with the pid of one that has exited."""
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
-    return {**claims.this_process(), "pid": finished.pid, "start": "1"}
+    return {**liveness.this_process(), "pid": finished.pid, "start": "1"}
 
 
-def test_reading_a_study_never_writes_and_releasing_dead_claims_is_its_own_step(tmp_path):
+def test_reading_a_study_never_writes_and_releasing_dead_reservations_is_its_own_step(tmp_path):
     storage = open_storage(str(tmp_path / "sweeps.log"))
     study = load_or_create_study(storage, "state")
     experiment = custom_experiment(grid_from_text("dropout=0.1,0.2,0.3"))
-    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), synthetic_dataset())
+    grid = keyed_runs(planned_runs(experiment, SWEEP_BASE, seeds=1), synthetic_dataset())
     keys = [trial_key for trial_key, _, _ in grid]
-    live = claims.claim(study, storage, *grid[0])
-    dead = claims.claim(study, storage, *grid[1])
-    storage.set_trial_user_attr(dead._trial_id, "process", finished_process())
-    for _ in range(claims.MAX_ERRORS):
-        claims.withdraw(study, claims.claim(study, storage, *grid[2]), "error", "OSError: disk full")
+    live = reservations.reserve(study, storage, *grid[0])
+    dead = reservations.reserve(study, storage, *grid[1])
+    storage.set_trial_user_attr(trial_id(storage, dead), "process", finished_process())
+    for _ in range(reservations.MAX_ERRORS):
+        reservations.withdraw(study, reservations.reserve(study, storage, *grid[2]), "error", "OSError: disk full")
     before = [(t.state, t.user_attrs) for t in study.get_trials()]
 
-    state = claims.read_grid_state(study, keys)
+    state = reservations.read_grid_state(study, keys)
     assert [(t.state, t.user_attrs) for t in study.get_trials()] == before  # read, and nothing written
     assert list(state.running) == [keys[0]] and [t.number for t in state.dead] == [dead.number]
     assert state.pending == [keys[1]] and state.failed == [keys[2]] and not state.finished()
     assert state.winner_over(keys[0], live.number + 100).number == live.number
-    (results,) = report.read_study(storage, "state")
+    (results,) = tables.read_study(storage, "state")
     assert results.failed == []  # the study registered no grid: nothing expected
 
-    claims.release_dead_claims(study, storage, state.dead)
+    reservations.release_dead_reservations(study, storage, state.dead)
     released = study.get_trials()[dead.number]
     assert released.state == TrialState.FAIL and "abandoned" in released.user_attrs
-    assert claims.read_grid_state(study, keys).dead == []
+    assert reservations.read_grid_state(study, keys).dead == []
 
 
 def test_a_point_given_up_after_repeated_errors_is_failed_for_workers_and_report_alike(tmp_path):
@@ -254,15 +279,15 @@ def test_a_point_given_up_after_repeated_errors_is_failed_for_workers_and_report
     study = load_or_create_study(storage, "errors")
     experiment = custom_experiment(grid_from_text("dropout=0.1,0.2"))
     dataset = synthetic_dataset()
-    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), dataset)
+    grid = keyed_runs(planned_runs(experiment, SWEEP_BASE, seeds=1), dataset)
     register_grid(study, experiment, grid, dataset)
-    for tries in (claims.MAX_ERRORS, claims.MAX_ERRORS - 1):
+    for tries in (reservations.MAX_ERRORS, reservations.MAX_ERRORS - 1):
         for _ in range(tries):
-            claims.withdraw(study, claims.claim(study, storage, *grid[tries == claims.MAX_ERRORS - 1]), "error", "boom")
+            reservations.withdraw(study, reservations.reserve(study, storage, *grid[tries == reservations.MAX_ERRORS - 1]), "error", "boom")
     keys = [trial_key for trial_key, _, _ in grid]
-    state = claims.read_grid_state(study, keys)
+    state = reservations.read_grid_state(study, keys)
     assert state.failed == [keys[0]] and state.pending == [keys[1]]
-    (results,) = report.read_study(storage, "errors")
+    (results,) = tables.read_study(storage, "errors")
     assert results.failed == [keys[0]] and results.missing == [keys[1]]
 
 
@@ -289,7 +314,7 @@ def swept_in_process(tmp_path, digits_npz, seeds, keep_models=None):
     storage_path = str(tmp_path / "sweeps.log")
     experiment = custom_experiment(grid_from_text("dropout=0.2"))
     dataset = load_dataset(str(digits_npz), 300)
-    grid = keyed_runs(runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=seeds),
+    grid = keyed_runs(planned_runs(experiment, replace(SWEEP_BASE, data=str(digits_npz), limit=300, epochs=2), seeds=seeds),
                       dataset)
     study = load_or_create_study(open_storage(storage_path), "one trial")
     register_grid(study, experiment, grid, dataset)
@@ -315,7 +340,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
     assert trial.state == TrialState.COMPLETE and config == grid[0][1] and options["test_each_epoch"] is False
     assert trial.user_attrs["key"] == grid[0][0]  # stored under the key it was claimed by
     assert trial.user_attrs["data"]["sha256"] == data_of(grid[0][0])  # the data it trained on is the key's
-    assert set(trial.user_attrs) == record_keys | {"key", "point", "process", "heartbeat"}  # train()'s one record
+    assert set(trial.user_attrs) == record_keys | {"key", "point", "process"}  # train()'s one record, no heartbeat
     record = trial.user_attrs
     assert trial.value == record["validation"]["accuracy"] == record["history"]["val_accuracy"][-1]
     assert trial.value != record["test"]["accuracy"]  # the study ranks by validation; test is kept beside it
@@ -458,7 +483,7 @@ def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_
     assert all(t.user_attrs["data"]["sha256"] == data_of(t.user_attrs["key"]) for t in trials)
     assert_each_key_completed_once(trials, 2)
 
-    # The report lists the study twice, once per data, each section naming its data.
+    # The tables list the study twice, once per data, each section naming its data.
     readme = (tmp_path / SWEEPS / "README.md").read_text()
     (summary,) = optuna.get_all_study_summaries(open_storage(str(tmp_path / SWEEPS / "sweeps.log")))
     name = summary.study_name
@@ -469,12 +494,12 @@ def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_
     for path, fingerprint in ((digits_npz, ours), (other, theirs)):
         (line,) = [line for line in data_lines if f"(data {fingerprint[:8]})" in line]
         assert str(path) in line, line
-        section = (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.md").read_text()
+        section = (tmp_path / SWEEPS / f"{tables.slug(name)}-data-{fingerprint[:8]}.md").read_text()
         assert line in section.splitlines() and "1 of 1 runs complete" in section
-        assert (tmp_path / SWEEPS / f"{report.slug(name)}-data-{fingerprint[:8]}.csv").is_file()
-    # The files of the report on one data are gone, not left beside the two.
-    assert (one_run_on_digits / SWEEPS / f"{report.slug(name)}.md").is_file()
-    assert not [path.name for path in (tmp_path / SWEEPS).glob(f"{report.slug(name)}.*")]
+        assert (tmp_path / SWEEPS / f"{tables.slug(name)}-data-{fingerprint[:8]}.csv").is_file()
+    # The files of the tables on one data are gone, not left beside the two.
+    assert (one_run_on_digits / SWEEPS / f"{tables.slug(name)}.md").is_file()
+    assert not [path.name for path in (tmp_path / SWEEPS).glob(f"{tables.slug(name)}.*")]
 
 
 def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_path, digits_npz):
@@ -506,11 +531,11 @@ def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_
     (["epochs", "--max-epochs", "201"], "--max-epochs must be between 1 and 200, got 201"),
     (["optimizer", "--validation-split", "0"], "argument --validation-split: expected a fraction above 0 and below 1"),
     (["custom", "--grid", "validation_split=0,0.1"], "grid: validation_split must be above 0"),
-    (["report", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
-    (["report", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
+    (["tables", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "postgresql://user:***@127.0.0.1:9/db: cannot open the storage"),
+    (["tables", "--storage", "nosuchdb://x"], "nosuchdb://x: cannot open the storage"),
     (["optimizer", "--data", "nowhere.npz", "--epochs", "1"], "nowhere.npz: no such file or folder"),
-    (["report", "--keep-models", "models"], "--keep-models keeps the models a sweep trains; 'report' and"),
-    (["optimizer", "--report-only", "--keep-models", "models"], "'report' and --report-only train nothing"),
+    (["tables", "--keep-models", "models"], "--keep-models keeps the models a sweep trains; 'tables' and"),
+    (["optimizer", "--tables-only", "--keep-models", "models"], "'tables' and --tables-only train nothing"),
     (["compact", "--seeds", "3"], "compact takes --storage alone, not --seeds"),
     (["compact", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "compact works on journal files"),
     (["compact", "--storage", "nowhere.log"], "nowhere.log: no such journal file"),
@@ -523,8 +548,8 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("args", [
-    ("custom", "--grid", "dropout=0.1", "--report-only"),  # the default storage
-    ("report", "--storage", SWEEPS / "sweeps.log"),
+    ("custom", "--grid", "dropout=0.1", "--tables-only"),  # the default storage
+    ("tables", "--storage", SWEEPS / "sweeps.log"),
 ])
 def test_a_corrupt_journal_is_refused_and_left_as_it_was(tmp_path, args):
     journal = tmp_path / SWEEPS / "sweeps.log"
@@ -571,22 +596,22 @@ def a_nights_journal(path):
     study = load_or_create_study(storage, "night")
     experiment = custom_experiment(grid_from_text("dropout=0.1,0.2"))
     dataset = synthetic_dataset()
-    grid = keyed_runs(runs(experiment, SWEEP_BASE, seeds=1), dataset)
+    grid = keyed_runs(planned_runs(experiment, SWEEP_BASE, seeds=1), dataset)
     study.set_user_attr("note", "first")
     register_grid(study, experiment, grid, dataset)
     register_grid(study, experiment, grid, dataset)
     study.set_user_attr("note", "second")
     study.set_user_attr("note", "second")
-    done = claims.claim(study, storage, *grid[0])
+    done = reservations.reserve(study, storage, *grid[0])
     for beat in (1.0, 2.0, 3.0):
-        storage.set_trial_user_attr(done._trial_id, "heartbeat", beat)
+        storage.set_trial_user_attr(trial_id(storage, done), "heartbeat", beat)
     study.tell(done, 0.9)
-    dead = claims.claim(study, storage, *grid[1])
-    storage.set_trial_user_attr(dead._trial_id, "process", finished_process())
+    dead = reservations.reserve(study, storage, *grid[1])
+    storage.set_trial_user_attr(trial_id(storage, dead), "process", finished_process())
     for beat in (4.0, 5.0):
-        storage.set_trial_user_attr(dead._trial_id, "heartbeat", beat)
+        storage.set_trial_user_attr(trial_id(storage, dead), "heartbeat", beat)
     with open(path, "a") as journal:
-        journal.write(json.dumps({"op_code": 8, "worker_id": "another", "trial_id": done._trial_id,
+        journal.write(json.dumps({"op_code": 8, "worker_id": "another", "trial_id": trial_id(storage, done),
                                   "user_attr": {"heartbeat": 9.0}}) + "\n")
     return done, dead
 
@@ -629,7 +654,8 @@ def test_compact_refuses_a_journal_with_a_live_run_and_leaves_it_as_it_was(tmp_p
     path = tmp_path / "sweeps.log"
     done, dead = a_nights_journal(path)
     storage = open_storage(str(path))
-    storage.set_trial_user_attr(dead._trial_id, "process", claims.this_process())  # a worker that is alive
+    storage.set_trial_user_attr(trial_id(storage, dead), "process",
+                                liveness.this_process())  # a worker that is alive
     content = path.read_bytes()
     result = sweep_hparams("compact", "--storage", path, cwd=tmp_path)
     assert result.returncode == 2 and "'night' 1 still running" in result.stderr
@@ -651,7 +677,7 @@ def test_a_compaction_that_would_change_what_a_journal_says_is_refused(tmp_path,
     path = tmp_path / "sweeps.log"
     a_nights_journal(path)
     content = path.read_bytes()
-    monkeypatch.setattr(storages, "lines_that_count", wrong)
+    monkeypatch.setattr(compaction, "lines_that_count", wrong)
     with pytest.raises(InputError, match="would not read back the same; left as it is"):
-        storages.compact_journal(path)
+        compaction.compact_journal(path)
     assert path.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["sweeps.log"]

@@ -165,7 +165,7 @@ def test_a_sweep_logs_each_trial_for_the_hparams_dashboard(swept):
 
 def test_the_logs_of_stored_runs_are_written_from_the_storage_alone(swept, tmp_path):
     folder, name = swept
-    sweep_hparams("report", "--storage", folder / STORAGE, "--out", tmp_path / "report",
+    sweep_hparams("tables", "--storage", folder / STORAGE, "--out", tmp_path / "report",
                   "--tensorboard", tmp_path / "logs", cwd=tmp_path)
     assert_logs_match_the_stored_trials(tmp_path / "logs", completed(folder, name), name)
 

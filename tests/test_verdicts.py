@@ -1,6 +1,6 @@
 """The report's claims judged against the seeds: ahead, behind or within seed noise, and the verdict."""
 
-from digits.sweeps.report import PointRuns, claims_section
+from digits.sweeps.tables import PointRuns, claims_section
 from digits.sweeps.verdicts import AHEAD, BEHIND, BEST, NOISE, REPORT_CLAIMS, against, judge
 
 TABLE_1 = REPORT_CLAIMS[0]  # Adam with dropout 0.3 is the best row

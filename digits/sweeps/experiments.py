@@ -2,7 +2,7 @@
 
 An Experiment carries everything about it: its points (a few RunConfig fields changed
 from the report's baseline: 64-64-64, Adam, dropout 0.3, batch 64, 15 epochs), its
-description, the figure the report draws of it, whether it tests after every epoch,
+description, the figure drawn beside its table, whether it tests after every epoch,
 and the report's own numbers, where the table shows them beside ours. Adding an
 experiment is adding it to report_experiments(). Every point runs once per seed, and
 the runs of one experiment with one set of command-line settings live in one study.
@@ -23,7 +23,7 @@ MAX_EPOCHS = 200
 SWEEP_VALIDATION_SPLIT = 0.1
 SWEEP_BASE = RunConfig(validation_split=SWEEP_VALIDATION_SPLIT)
 
-# The figures a report draws (Experiment.figure).
+# The figures the tables draw (Experiment.figure).
 AXIS = "axis"  # accuracy against one setting, Experiment.axis
 LEARNING_RATE = "learning_rate"  # accuracy against the learning rate, one colour per optimizer
 EPOCH_CURVES = "epoch_curves"  # accuracy and loss after every epoch, one line per seed
@@ -111,25 +111,13 @@ INGREDIENTS = {
     "label smoothing": ("label_smoothing",),
     "cosine schedule": ("schedule", "warmup_epochs", "learning_rate"),
 }
-# Batch normalization costs this network 40-55% of its training speed on a CPU (bench/train_speed.py,
-# docs/BEYOND.md), so within the modern recipe's budget, twice a report run's time, it costs
-# epochs: the recipe experiment weighs 15 epochs with it against 25 without, and each ingredient
-# alone over the report's recipe; RECIPES["modern"] takes the side that wins on the validation
-# slice, and the cheaper one on a tie.
+# Batch normalization slows this network, so for the same time it costs epochs: the recipe
+# experiment runs both sides, and RECIPES["modern"] takes one (docs/BEYOND.md).
 BATCH_NORM_TRADE = ({"batch_norm": True, "epochs": 15}, {"batch_norm": False, "epochs": 25})
 
-
-# Candidates tried on top of the modern recipe as first chosen, with the report's dropout (0.3),
-# each alone; one joins RECIPES["modern"] only if its mean validation accuracy beats that
-# recipe's by one seed's spread (docs/BEYOND.md). Elastic distortion (Simard et al. 2003), at
-# the strength they used, did not. Less dropout did: the first modern recipe's network read
-# its own training images worse than the validation slice (99.36% against 99.52%), so with
-# augmentation and label smoothing it was regularized more than it could afford.
-ELASTIC_TRIAL = 34.0
-# Tried on top of the modern recipe (dropout 0.1) under the same rule: twice the filters in the
-# last convolution (122,954 parameters), which costs 9% more per epoch on a CPU, for 23 epochs
-# instead of 25 so that the run costs what the modern recipe's does.
-WIDER_TRIAL = {"filters": (64, 64, 128), "epochs": 23}
+# Candidates tried on top of the modern recipe, each alone (docs/BEYOND.md tells which joined it):
+ELASTIC_TRIAL = 34.0  # an elastic distortion at Simard et al.'s strength, with the report's dropout (0.3)
+WIDER_TRIAL = {"filters": (64, 64, 128), "epochs": 23}  # a wider last convolution, for the modern recipe's time
 
 
 def other_side_of_the_trade(batch_norm):
@@ -147,16 +135,16 @@ def beyond_experiments():
         return {key: value for key, value in RECIPES[name].items() if key != "validation_split"}
 
     modern = settings("modern")
-    # The modern recipe as first chosen, before the trials on top of it: with the report's dropout.
-    first = {key: value for key, value in modern.items() if key != "dropout"}
+    # The modern recipe with the report's dropout, the base that the dropout and elastic trials compare with.
+    report_dropout = {key: value for key, value in modern.items() if key != "dropout"}
     other_side = other_side_of_the_trade(modern["batch_norm"])
     longest = max(side["epochs"] for side in BATCH_NORM_TRADE)
     named = [("report", {})]
     named += [(name, {key: modern[key] for key in keys}) for name, keys in INGREDIENTS.items()]
     named += [("batch norm", {"batch_norm": True}), (f"{longest} epochs", {"epochs": longest})]
-    named += [("modern, dropout 0.3", first), (f"{trade_name(other_side)}, dropout 0.3", {**first, **other_side}),
-              ("fast", settings("fast"))]
-    named += [("modern, dropout 0.3 + elastic distortion", {**first, "elastic": ELASTIC_TRIAL}),
+    named += [("modern, dropout 0.3", report_dropout),
+              (f"{trade_name(other_side)}, dropout 0.3", {**report_dropout, **other_side}), ("fast", settings("fast"))]
+    named += [("modern, dropout 0.3 + elastic distortion", {**report_dropout, "elastic": ELASTIC_TRIAL}),
               ("modern", modern), ("modern + third conv 128, 23 epochs", {**modern, **WIDER_TRIAL})]
     recipe = Experiment(
         "recipe", "each modern ingredient alone, the modern and fast recipes, and trials on top of modern",
@@ -170,7 +158,7 @@ def custom_experiment(points):
     return Experiment(f"custom-{digest}", "a custom grid", points)
 
 
-def runs(experiment, base, seeds, epochs=None):
+def planned_runs(experiment, base, seeds, epochs=None):
     """Every (point, seed) of an experiment as (RunConfig, point): the point's settings over
     `base` (data, limit, validation slice, precision), with seeds 1..N. `epochs`, when given,
     overrides every point's epoch count, the points' own included; None leaves them be."""
@@ -193,8 +181,8 @@ def study_name(experiment, base, epochs=None):
     so no name, while `epochs --epochs 15` shortens its 50-epoch run and gets a study of
     its own.
     """
-    ours = [config for config, _ in runs(experiment, base, 1, epochs)]
-    standard = [config for config, _ in runs(experiment, SWEEP_BASE, 1)]
+    ours = [config for config, _ in planned_runs(experiment, base, 1, epochs)]
+    standard = [config for config, _ in planned_runs(experiment, SWEEP_BASE, 1)]
     others = [f.name for f in fields(RunConfig) if f.name not in (*NAMED_FIRST, "data", "seed")]
     changes = [f"{name}={format_setting(getattr(ours[0], name))}" for name in (*NAMED_FIRST, *others)
                if any(getattr(mine, name) != getattr(theirs, name) for mine, theirs in zip(ours, standard))]

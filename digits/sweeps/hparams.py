@@ -11,7 +11,7 @@ TensorBoard's HParams plugin reads one experiment summary per logdir (the first 
 one covers every study: its columns are the settings that differ between the runs planned or
 stored (the study, when there are several), each with the values it takes. Nothing here
 imports TensorFlow: the event files and protocol buffers come from the tensorboard package,
-so a sweep's main process and its report stay light.
+so a sweep's main process and its tables stay light.
 """
 
 from dataclasses import fields
@@ -40,12 +40,13 @@ METRICS = (("validation_accuracy", "validation", "validation accuracy"),
 
 def write_sweep_logs(storage, logdir):
     """Write the experiment summary of every study in `storage`, and the folder of every completed
-    trial not yet written (the lowest-numbered of each key, as the report counts); return the
+    trial not yet written (the lowest-numbered of each key, as the tables count); return the
     number of completed trials, written now or before."""
     import optuna
 
-    from digits.sweeps.claims import read_grid_state
-    from digits.sweeps.storage import registered_grids, study_names
+    from digits.sweeps.keys import registered_grids
+    from digits.sweeps.reservations import read_grid_state
+    from digits.sweeps.storage import study_names
 
     runs, trials = [], []
     for name in study_names(storage):

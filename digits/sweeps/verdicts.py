@@ -59,7 +59,7 @@ class Verdict:
 
 
 def judge(claim, points):
-    """The verdict on `claim` from its study's points (report.PointRuns with at least one seed)."""
+    """The verdict on `claim` from its study's points (tables.PointRuns with at least one seed)."""
     best = next((point for point in points if point.settings == claim.best), None)
     if best is None or len(points) < 2:
         return Verdict(claim, "not testable yet", [])

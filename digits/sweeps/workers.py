@@ -1,4 +1,4 @@
-"""Worker processes: each claims a point of a sweep, trains it through digits.training.train,
+"""Worker processes: each reserves a point of a sweep, trains it through digits.training.train,
 stores the run's record in its trial, writes the trial's TensorBoard logs (digits.sweeps.hparams)
 and prints one progress line, until every point is complete or given up.
 
@@ -25,12 +25,14 @@ from digits import hardware
 from digits.data import load_dataset
 from digits.errors import first_line
 from digits.run_folder import RunFolder
-from digits.sweeps.claims import (
-    TRIAL_ALREADY_FINISHED, Heartbeat, claim, read_grid_state, release_dead_claims, withdraw, withdrawn_for_duplicate,
-)
 from digits.sweeps.experiments import Experiment, slug
-from digits.sweeps.storage import open_storage
 from digits.sweeps.hparams import write_trial
+from digits.sweeps.liveness import Heartbeat
+from digits.sweeps.reservations import (
+    TRIAL_ALREADY_FINISHED, read_grid_state, release_dead_reservations, reserve, trial_id, withdraw,
+    withdrawn_for_duplicate,
+)
+from digits.sweeps.storage import open_storage
 
 POLL_SECONDS = 15
 
@@ -42,7 +44,7 @@ class Sweep:
     storage: str | None
     study_name: str
     experiment: Experiment
-    runs: tuple  # of (key, RunConfig, the point's own settings): keys.keyed_runs
+    planned: tuple  # of (key, RunConfig, the point's own settings): keys.keyed_runs
     threads: int | None = None  # TensorFlow threads per op in each worker; None: its default, all cores
     tensorboard: str | None = None  # folder for the trials' TensorBoard logs; None: none
     checkpoints: str | None = None  # folder for the running trials' checkpoints (checkpoint_of); None: none
@@ -50,21 +52,21 @@ class Sweep:
 
     def points(self):
         """key -> (config, the point's own settings)."""
-        return {trial_key: (config, point) for trial_key, config, point in self.runs}
+        return {trial_key: (config, point) for trial_key, config, point in self.planned}
 
 
 def run_worker(sweep, workers=1):
-    """Claim and run points until every point of the sweep is complete or given up."""
+    """Reserve and run points until every point of the sweep is complete or given up."""
     hardware.configure_threads(sweep.threads)
     storage = open_storage(sweep.storage)
     study = optuna.load_study(study_name=sweep.study_name, storage=storage)
     points = sweep.points()
-    first = sweep.runs[0][1]  # every run of a sweep trains on the same data
+    first = sweep.planned[0][1]  # every run of a sweep trains on the same data
     dataset = load_dataset(first.data, first.limit)
     chooser = random.Random(os.getpid())
     while True:
         state = read_grid_state(study, points)
-        release_dead_claims(study, storage, state.dead)
+        release_dead_reservations(study, storage, state.dead)
         if state.finished():
             return
         if not state.pending:
@@ -72,11 +74,11 @@ def run_worker(sweep, workers=1):
             continue
         trial_key = chooser.choice(resumable(sweep, state.pending) or state.pending)
         config, point = points[trial_key]
-        trial = claim(study, storage, trial_key, config, point)
+        trial = reserve(study, storage, trial_key, config, point)
         if trial is None:
             continue
         kept = kept_run(sweep, point, config.seed)
-        record = run_trial(study, trial, config, dataset, sweep.experiment.test_each_epoch,
+        record = run_trial(study, storage, trial, config, dataset, sweep.experiment.test_each_epoch,
                            checkpoint_of(sweep, trial_key), kept)
         if record is not None:
             if sweep.tensorboard:
@@ -88,7 +90,7 @@ def checkpoint_of(sweep, trial_key):
     """The run folder a trial checkpoints into after every epoch, named by its key's SHA-256, or None.
 
     A trial stopped midway (Ctrl-C, kill, the end of a session) resumes from its last finished
-    epoch when its point is claimed again on this machine, so that runs of hours (the epochs
+    epoch when its point is reserved again on this machine, so that runs of hours (the epochs
     experiment's 200 epochs) finish across sessions; the folder is removed once the trial is complete.
     """
     if sweep.checkpoints is None:
@@ -107,7 +109,7 @@ def kept_run(sweep, point, seed):
 
 
 def resumable(sweep, keys):
-    """The keys among `keys` whose trials were stopped midway here: claimed before any other."""
+    """The keys among `keys` whose trials were stopped midway here: reserved before any other."""
     return [trial_key for trial_key in keys if (run := checkpoint_of(sweep, trial_key)) and run.finished_epochs()]
 
 
@@ -133,12 +135,12 @@ def objective(record):
     return accuracy if math.isfinite(accuracy) else 0.0
 
 
-def run_trial(study, trial, config, dataset, test_each_epoch, run=None, kept=None):
-    """Train a claimed point and complete its trial; None if it ended otherwise (error, lost claim).
+def run_trial(study, storage, trial, config, dataset, test_each_epoch, run=None, kept=None):
+    """Train a reserved point and complete its trial; None if it ended otherwise (error, lost reservation).
     A stopped trial keeps its checkpoint in `run` to resume from; a finished or failed one drops it.
     A completed trial's model is saved in the run folder `kept`, if given."""
     try:
-        with Heartbeat(trial):
+        with Heartbeat(storage, trial_id(study, storage, trial.number)):
             result = train_trial(config, dataset, test_each_epoch, run)
     except KeyboardInterrupt:
         ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
@@ -197,9 +199,7 @@ def plan_workers(workers, threads, runs_left, cores=None):
     The cores are shared out: N workers get cores // N threads each, unless --threads says.
     'auto' runs one single-threaded worker per core, never more workers than runs left:
     one small network cannot keep several cores busy, so separate workers finish more
-    trials per hour once started (bench/sweep_workers.py measures it; the README gives
-    the figures). Each spawned worker pays TensorFlow's start-up once, which only sweeps
-    of a few minutes notice.
+    trials per hour once started (bench/sweep_workers.py measures it).
     """
     cores = cores or hardware.usable_cores()
     if workers == "auto":

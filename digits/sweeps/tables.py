@@ -1,15 +1,14 @@
-"""The report's tables, figures and README, rebuilt from stored sweep results without training.
+"""Tables, figures and a README, written from stored sweep results without training.
 
 For every study in the storage, and within it for each data its runs saw (the data's
 fingerprint is part of every key; each data gets its own section, named in it and in the
 figures' titles, and its own files when a study holds several): the lowest-numbered
 COMPLETE trial of each key counts; seeds of one point are aggregated as mean ± std;
 what the study's grids expect but has not completed is listed as missing, and points
-given up after repeated errors as failed (claims.read_grid_state decides both, as for
-the workers). Results are read from each
-trial's stored record, never from the value Optuna optimized, so trials stored when
-that value was the test accuracy read as they always did. The figures are drawn by
-digits.plots from plain numbers.
+given up after repeated errors as failed (reservations.read_grid_state decides both, as
+for the workers). Results are read from each trial's stored record (train, validation and
+test), never from the value Optuna optimized. The figures are drawn by digits.plots from
+plain numbers.
 """
 
 import csv
@@ -24,7 +23,6 @@ import optuna
 
 from digits import plots
 from digits.files import write_text
-from digits.sweeps.claims import read_grid_state
 from digits.data import describe_data
 from digits.sweeps.experiments import (
     AXIS,
@@ -37,8 +35,9 @@ from digits.sweeps.experiments import (
     report_experiments,
     slug,
 )
-from digits.sweeps.keys import data_of, stored_config
-from digits.sweeps.storage import registered_grids, study_names
+from digits.sweeps.keys import data_of, registered_grids, stored_config
+from digits.sweeps.reservations import read_grid_state
+from digits.sweeps.storage import study_names
 from digits.sweeps.verdicts import BEST, report_verdicts
 
 PARTS = ("train", "validation", "test")
@@ -61,11 +60,11 @@ class PointRuns:
 
 @dataclass
 class StudyResults:
-    """A study's runs on one data (a study may hold runs on several: each is reported apart)."""
+    """A study's runs on one data (a study may hold runs on several: each gets its own section)."""
 
     name: str
     experiment: Experiment
-    data_sha256: str | None  # the data's fingerprint, as its keys name it (None: stored before keys did)
+    data_sha256: str | None  # the data's fingerprint, as its keys name it (None: a study with no runs)
     data: str  # the data, described for people (digits.data.describe_data)
     points: list  # of PointRuns with at least one completed seed, in grid order
     expected_keys: list
@@ -113,7 +112,7 @@ def results_on(name, experiment, data_sha256, keys, expected, state, fingerprint
         name=name,
         experiment=experiment,
         data_sha256=data_sha256,
-        data=describe_stored_data(fingerprint) if keys else "no runs stored yet",
+        data=describe_data(fingerprint) if keys else "no runs stored yet",
         points=[point for point in points.values() if point.records],
         expected_keys=expected,
         missing=[k for k in expected if k not in state.complete and k not in failed],
@@ -122,28 +121,17 @@ def results_on(name, experiment, data_sha256, keys, expected, state, fingerprint
     )
 
 
-def describe_stored_data(fingerprint):
-    """The data of a group of runs, for tables and titles; runs stored before runs recorded
-    their data's fingerprint are named by what they recorded."""
-    if fingerprint and "sha256" in fingerprint:
-        return describe_data(fingerprint)
-    if fingerprint:
-        return (f"{fingerprint.get('source', 'unknown data')}: {fingerprint.get('train_images', '?')} training and "
-                f"{fingerprint.get('test_images', '?')} test images (stored before runs recorded their data's fingerprint)")
-    return "not recorded (runs stored before runs recorded their data)"
-
-
 def settings_of(trial_key):
     """A key's settings without the seed and the data."""
     values = json.loads(trial_key)
     values.pop("seed")
-    values.pop("data", None)
+    values.pop("data")
     return json.dumps(values, sort_keys=True)
 
 
 def experiment_of(name, grids):
-    """A study's Experiment: the report's own as the code describes it now (one study may hold
-    grids saved under older wording, such as a 50- and a 200-epoch run), else its saved grid's."""
+    """A study's Experiment: the report's or a beyond experiment as the code describes it (the
+    epochs study holds two grids, a 50- and a 200-epoch run), else its first grid's."""
     saved = grids[0] if grids else {"experiment": name, "description": ""}
     known = {**report_experiments(), **beyond_experiments()}
     return known.get(saved["experiment"]) or Experiment(saved["experiment"], saved["description"], ())
@@ -196,7 +184,7 @@ def grid_table(results, part="test"):
 
 
 def point_label(experiment, point):
-    """A point's name in its experiment, else its settings (runs of a recipe since changed)."""
+    """A point's name in its experiment, else its settings (a point the experiment no longer holds)."""
     return experiment.point_name(point.settings) or " ".join(
         f"{name}={format_setting(value)}" for name, value in point.settings.items())
 
@@ -304,10 +292,10 @@ def file_name(results, several_data):
     """A study's files: its name, and when it holds runs on several data, the data's short fingerprint."""
     if not several_data:
         return slug(results.name)
-    return f"{slug(results.name)}-data-{results.data_sha256[:8] if results.data_sha256 else 'unrecorded'}"
+    return f"{slug(results.name)}-data-{results.data_sha256[:8]}"
 
 
-def write_study_report(results, out, file_name):
+def write_study_tables(results, out, file_name):
     """Write a study's table on one data (Markdown and CSV) and its figures into `out`, in files
     named from `file_name`; return its README section."""
     header, rows = table_rows(results)
@@ -351,21 +339,21 @@ VERDICT_RULE = ("A claimed best setting is *ahead* of another only if every one 
 
 
 def earlier_files(out, name):
-    """The files an earlier report wrote for study `name` into `out`: its tables and figures,
+    """The files written earlier for study `name` into `out`: its tables and figures,
     on one data or several, so that a study now on other data leaves none behind."""
-    pattern = re.compile(rf"{re.escape(slug(name))}(-data-([0-9a-f]{{8}}|unrecorded))?(-\d+-(accuracy|loss))?\.(md|csv|png)")
+    pattern = re.compile(rf"{re.escape(slug(name))}(-data-[0-9a-f]{{8}})?(-\d+-(accuracy|loss))?\.(md|csv|png)")
     return [path for path in Path(out).glob("*") if pattern.fullmatch(path.name)]
 
 
-def write_report(storage, out):
-    """Write every study's tables and figures into `out`, and a README.md of them all, so that a
-    report never drops another study's section; return {study name: its section}."""
+def write_tables(storage, out):
+    """Write every study's tables and figures into `out`, and a README.md of them all, so that
+    writing one study's never drops another's section; return {study name: its section}."""
     sections, studies = {}, {}
     for name in study_names(storage):
         studies[name] = groups = read_study(storage, name)
         for path in earlier_files(out, name):
             path.unlink()
-        sections[name] = "\n".join(write_study_report(results, out, file_name(results, len(groups) > 1))
+        sections[name] = "\n".join(write_study_tables(results, out, file_name(results, len(groups) > 1))
                                    for results in groups)
     text = "# Sweep results\n\n" + ("\n".join(sections.values()) if sections else "No studies in this storage yet.\n")
     verdicts = report_verdicts(studies)

@@ -1,32 +1,24 @@
-"""Who runs which point: liveness, the one reader of a study's state, and claims.
+"""Who runs which point: the one reader of a study's state, and workers' reservations of points.
 
 Optuna's GridSampler does not promise exactly-once with parallel workers (the tail of a
-grid runs twice, and a failed or interrupted point is never run again), and its
-heartbeat exists only for RDB storages driven by optimize(). So, whatever the storage:
+grid runs twice, and a failed or interrupted point is never run again), so, whatever the
+storage:
 
-- Claim. A worker picks a point with no COMPLETE trial and no live RUNNING one, and
+- Reserve. A worker picks a point with no COMPLETE trial and no live RUNNING one, and
   creates a RUNNING trial that carries the point's key, in one write. Right after, and
   again before reporting its result, it re-reads the study and withdraws (FAIL, tagged
-  `duplicate_of`) if the point is complete or a live claim with a lower trial number
-  exists. The lowest number always wins, so two workers that claim at once still
+  `duplicate_of`) if the point is complete or a live reservation with a lower trial number
+  exists. The lowest number always wins, so two workers that reserve at once still
   complete the point once.
-- Liveness. A running trial records its host, boot and process, and refreshes a
-  heartbeat every 30 s. A claim is dead if its process is gone (same machine), the
-  machine has rebooted, or its heartbeat is older than 10 minutes (another machine).
-  Reading the study only finds dead claims; releasing them (FAIL) is a step of its own,
-  after which the point is free again and the dead process, should it wake, can no
-  longer complete it.
+- Liveness (digits.sweeps.liveness). Reading the study only finds dead reservations;
+  releasing them (FAIL) is a step of its own, after which the point is free again and the
+  dead process, should it wake, can no longer complete it.
 - Errors. A point whose training raised an error is tried up to MAX_ERRORS times, then
-  given up (GridState.failed), by the workers and in the report alike. A run whose loss
+  given up (GridState.failed), by the workers and in the tables alike. A run whose loss
   became NaN is a result (recorded as diverged), not an error.
 """
 
 from dataclasses import dataclass, field
-import os
-from pathlib import Path
-import socket
-import threading
-import time
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -35,77 +27,12 @@ from optuna.trial import TrialState
 from digits.config import OPTIMIZERS
 from digits.sweeps.grids import FLOAT_FIELDS
 from digits.sweeps.keys import stored_key
+from digits.sweeps.liveness import has_heartbeat, is_alive, release_stale, this_process
 
-HEARTBEAT_SECONDS = 30
-STALE_SECONDS = 600
 MAX_ERRORS = 3
 
 # What Optuna raises when a trial was finished meanwhile by another worker (or declared dead by one).
 TRIAL_ALREADY_FINISHED = (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError)
-
-
-# Liveness ---------------------------------------------------------------------------------
-
-HOST = socket.gethostname()
-
-
-def read_text(path):
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return None
-
-
-def boot_id():
-    return read_text("/proc/sys/kernel/random/boot_id")
-
-
-def process_start(pid):
-    """The kernel's start time of a process (so a reused pid is told apart), or None off Linux."""
-    stat = read_text(f"/proc/{pid}/stat")
-    return stat.rsplit(")", 1)[1].split()[19] if stat else None
-
-
-def this_process():
-    return {"host": HOST, "boot": boot_id(), "pid": os.getpid(), "start": process_start(os.getpid())}
-
-
-def is_alive(trial, now):
-    """Whether a RUNNING trial's worker is still at it (see the module docstring)."""
-    process = trial.user_attrs.get("process", {})
-    if process.get("host") == HOST and process.get("boot") is not None:
-        if process["boot"] != boot_id():
-            return False  # the machine rebooted since
-        if process.get("start") is not None:
-            return process_start(process["pid"]) == process["start"]
-    return now - trial.user_attrs.get("heartbeat", 0) < STALE_SECONDS
-
-
-class Heartbeat:
-    """Refresh a trial's heartbeat from a background thread while its worker trains."""
-
-    def __init__(self, trial):
-        self.trial = trial
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.beat, daemon=True)
-
-    def beat(self):
-        while not self.stopped.wait(HEARTBEAT_SECONDS):
-            try:
-                self.trial.set_user_attr("heartbeat", time.time())
-            except Exception:  # a storage hiccup: the next beat tries again
-                pass
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join()
-
-
-# The study's state ------------------------------------------------------------------------
 
 
 @dataclass
@@ -114,10 +41,10 @@ class GridState:
 
     complete: dict = field(default_factory=dict)  # key -> its lowest-numbered COMPLETE trial
     running: dict = field(default_factory=dict)  # key -> its live RUNNING trials, lowest number first
-    dead: list = field(default_factory=list)  # RUNNING trials whose worker is gone (release_dead_claims)
+    dead: list = field(default_factory=list)  # RUNNING trials whose worker is gone (release_dead_reservations)
     errors: dict = field(default_factory=dict)  # key -> number of its trials that ended in an error
     duplicates: dict = field(default_factory=dict)  # key -> COMPLETE trials after its first, which count for nothing
-    pending: list = field(default_factory=list)  # keys a worker may claim now
+    pending: list = field(default_factory=list)  # keys a worker may reserve now
     failed: list = field(default_factory=list)  # keys given up after MAX_ERRORS errors
 
     def finished(self):
@@ -125,8 +52,8 @@ class GridState:
         return not self.pending and not self.running
 
     def winner_over(self, trial_key, number):
-        """The trial with a better claim on `trial_key` than trial `number`, if any: a COMPLETE one,
-        else a live RUNNING one with a lower number."""
+        """The trial that holds `trial_key` before trial `number`, if any: a COMPLETE one, else a live
+        RUNNING one with a lower number."""
         if trial_key in self.complete and self.complete[trial_key].number != number:
             return self.complete[trial_key]
         return next((t for t in self.running.get(trial_key, []) if t.number < number), None)
@@ -135,7 +62,6 @@ class GridState:
 def read_grid_state(study, keys=None):
     """Where every key stands (None: every key the study has trials of). Reads, never writes."""
     state, seen = GridState(), {}
-    now = time.time()
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         trial_key = stored_key(trial.user_attrs.get("key"))
         if trial_key is None or (keys is not None and trial_key not in keys):
@@ -147,7 +73,7 @@ def read_grid_state(study, keys=None):
             else:
                 state.complete[trial_key] = trial
         elif trial.state == TrialState.RUNNING:
-            if is_alive(trial, now):
+            if is_alive(trial):
                 state.running.setdefault(trial_key, []).append(trial)
             else:
                 state.dead.append(trial)
@@ -160,17 +86,22 @@ def read_grid_state(study, keys=None):
     return state
 
 
-def release_dead_claims(study, storage, trials):
-    """Mark dead claims FAIL, freeing their points (a claim's process may be gone for good)."""
+def trial_id(study, storage, number):
+    """The storage's id of a study's trial."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
+def release_dead_reservations(study, storage, trials):
+    """Mark dead reservations FAIL, freeing their points: `trials` (GridState.dead), and on an RDB
+    storage those whose heartbeat stopped."""
     for trial in trials:
         try:
-            storage.set_trial_user_attr(trial._trial_id, "abandoned", "its worker stopped without finishing")
+            storage.set_trial_user_attr(trial_id(study, storage, trial.number), "abandoned",
+                                        "its worker stopped without finishing")
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         except TRIAL_ALREADY_FINISHED:
             pass  # another worker got there first
-
-
-# Claims -----------------------------------------------------------------------------------
+    release_stale(study)
 
 
 def optuna_params(config, point):
@@ -189,23 +120,26 @@ def optuna_params(config, point):
     return params, distributions
 
 
-def claim(study, storage, trial_key, config, point):
-    """Create a RUNNING trial for `config`, known by `trial_key`; return it, or None if another worker has the point."""
+def reserve(study, storage, trial_key, config, point):
+    """Create a RUNNING trial for `config`, known by `trial_key`; return it, or None if another worker has the point.
+
+    On an RDB storage its heartbeat is recorded at once: a trial without one is never found stale."""
     params, distributions = optuna_params(config, point)
     template = optuna.trial.create_trial(
         state=TrialState.RUNNING, params=params, distributions=distributions,
-        user_attrs={"key": trial_key, "point": {**point, "seed": config.seed}, "process": this_process(),
-                    "heartbeat": time.time()},
+        user_attrs={"key": trial_key, "point": {**point, "seed": config.seed}, "process": this_process()},
     )
-    trial_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name), template_trial=template)
-    trial = optuna.Trial(study, trial_id)
+    new_id = storage.create_new_trial(storage.get_study_id_from_name(study.study_name), template_trial=template)
+    if has_heartbeat(storage):
+        storage.record_heartbeat(new_id)
+    trial = optuna.Trial(study, new_id)
     if withdrawn_for_duplicate(study, trial, trial_key):
         return None
     return trial
 
 
 def withdrawn_for_duplicate(study, trial, trial_key):
-    """Withdraw a claim that another trial has a better claim to (see GridState.winner_over)."""
+    """Withdraw a reservation when another trial holds its point first (see GridState.winner_over)."""
     winner = read_grid_state(study, {trial_key}).winner_over(trial_key, trial.number)
     if winner is not None:
         withdraw(study, trial, "duplicate_of", winner.number)
@@ -213,7 +147,7 @@ def withdrawn_for_duplicate(study, trial, trial_key):
 
 
 def withdraw(study, trial, reason, detail):
-    """End a claimed trial as FAIL, with `reason` (interrupted, error, duplicate_of) among its attributes."""
+    """End a reserved trial as FAIL, with `reason` (interrupted, error, duplicate_of) among its attributes."""
     try:
         trial.set_user_attr(reason, detail)
         study.tell(trial, state=TrialState.FAIL)
