@@ -5,13 +5,9 @@ and is compared with the Keras model as digits.ensemble reads it; one that fails
 written. docs/export.md describes the formats, the check and export.json.
 """
 
-from contextlib import contextmanager
 import hashlib
 from importlib.metadata import version
-import os
 from pathlib import Path
-import secrets
-import shutil
 import tempfile
 import warnings
 
@@ -21,7 +17,7 @@ import tensorflow as tf
 
 from digits.data import to_inputs
 from digits.errors import InputError
-from digits.files import atomic_path
+from digits.files import atomic_folder, atomic_path
 from digits.export_folder import FILES, sha256_of
 from digits.runtimes import ExportedModel, read_in_batches
 
@@ -135,27 +131,6 @@ def size_and_sha256(path):
     files = sorted(file for file in path.rglob("*") if file.is_file())
     listing = "".join(f"{file.relative_to(path).as_posix()} {sha256_of(file)}\n" for file in files)
     return sum(file.stat().st_size for file in files), hashlib.sha256(listing.encode()).hexdigest()
-
-
-@contextmanager
-def atomic_folder(path):
-    """digits.files.atomic_path for a folder: a temporary folder beside `path`, renamed over it on success.
-
-    A folder cannot be renamed over one that holds files, so the old one is renamed aside first and
-    removed after: readers see the old folder or the new one (or for an instant none), never a mix.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    temporary, old = path.with_name(f".{path.name}.{token}.partial"), path.with_name(f".{path.name}.{token}.old")
-    try:
-        yield temporary
-        if path.exists():
-            os.replace(path, old)
-        os.replace(temporary, path)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def export_checked(model, kind, out, test_inputs, test_labels, reference, train_images):

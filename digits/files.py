@@ -1,10 +1,11 @@
-"""Writing files so that a crash never leaves one half-written."""
+"""Writing files and folders so that a crash never leaves one half-written."""
 
 from contextlib import contextmanager
 import json
 import os
 from pathlib import Path
 import secrets
+import shutil
 
 from digits.errors import InputError, first_line
 
@@ -29,6 +30,27 @@ def atomic_path(path):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_folder(path):
+    """atomic_path for a folder: a temporary folder beside `path`, renamed over it on success.
+
+    A folder cannot be renamed over one that holds files, so the old one is renamed aside first and
+    removed after: readers see the old folder or the new one (or for an instant none), never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    temporary, old = path.with_name(f".{path.name}.{token}.partial"), path.with_name(f".{path.name}.{token}.old")
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, old)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path):

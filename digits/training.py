@@ -5,6 +5,8 @@ float32 copy, and the test.
 
 from dataclasses import dataclass
 import math
+from pathlib import Path
+import shutil
 import socket
 import time
 
@@ -29,7 +31,6 @@ from digits.model import (
     predict_probabilities,
 )
 from digits.hardware import provenance
-from digits.tensorboard import start_epoch_logs
 
 
 def seed_everything(config):
@@ -108,7 +109,7 @@ class TestEachEpoch(keras.callbacks.Callback):
 
 class TensorBoardEpochs(keras.callbacks.TensorBoard):
     """Keras's TensorBoard callback, logging each epoch's scalars and learning rate into a folder
-    (digits.tensorboard), written to disk after every epoch, so that an epoch checkpointed is an
+    (train/ and validation/, step epoch - 1), written to disk after every epoch, so that an epoch checkpointed is an
     epoch logged, even after kill -9."""
 
     def __init__(self, folder):
@@ -117,6 +118,16 @@ class TensorBoardEpochs(keras.callbacks.TensorBoard):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         flush_tensorboard(self)
+
+
+def start_epoch_logs(folder, resumed):
+    """Prepare `folder` for a run's epoch logs (training.TensorBoardEpochs). A run started afresh first drops
+    the logs an earlier run left there (train/ and validation/), as it drops that run's checkpoint;
+    a resumed run adds to them, from the epoch it resumes at."""
+    if not resumed:
+        for part in ("train", "validation"):
+            shutil.rmtree(Path(folder) / part, ignore_errors=True)
+
 
 
 class HistoryRecorder(keras.callbacks.Callback):

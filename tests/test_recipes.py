@@ -18,7 +18,7 @@ from digits.data import Dataset, to_inputs, to_one_hot
 from digits.errors import InputError
 from digits.model import build_cnn, layer_table, learning_rate_schedule, peak_learning_rate
 from digits.sweeps.experiments import BATCH_NORM_TRADE, INGREDIENTS, beyond_experiments, trade_name
-from digits.sweeps.report import point_label
+from digits.sweeps.tables import point_label
 import train_cnn
 
 AUGMENTED = RunConfig(rotation=10, shift=0.1, zoom=0.1, shear=10, stroke=0.5, elastic=34)
@@ -279,7 +279,7 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
 
 
 def test_a_stored_point_reads_back_under_its_name_even_with_lists_for_tuples():
-    from digits.sweeps.report import PointRuns
+    from digits.sweeps.tables import PointRuns
 
     experiment = beyond_experiments()["recipe"]
     fast = experiment.points[experiment.point_names.index("fast")]

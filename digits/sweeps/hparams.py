@@ -5,7 +5,8 @@ training:
 
     <logdir>/events.out.tfevents.*.experiment   one HParams experiment for every study
     <logdir>/<study>/trial-0004/                a trial: its settings and final accuracies,
-    <logdir>/<study>/trial-0004/train/ ...      and its per-epoch history as a run's logs hold it
+    <logdir>/<study>/trial-0004/train/ ...      and its per-epoch history, as Keras's TensorBoard
+                                                callback logs a run's (epoch_loss in train/, ...)
 
 TensorBoard's HParams plugin reads one experiment summary per logdir (the first it finds), so
 one covers every study: its columns are the settings that differ between the runs planned or
@@ -23,19 +24,22 @@ import shutil
 import socket
 import time
 
+from tensorboard.compat.proto.event_pb2 import Event
 # The HParams API without its Keras callback, whose module imports TensorFlow.
 from tensorboard.plugins.hparams import summary_v2 as hp
 from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.summary.writer.record_writer import RecordWriter
 
 from digits.config import RunConfig
 from digits.sweeps.experiments import slug
 from digits.sweeps.keys import stored_key
-from digits.tensorboard import history_summaries, write_events
 
 # The final scores each trial records, as (metric tag, part of the run record, shown as).
 METRICS = (("validation_accuracy", "validation", "validation accuracy"),
            ("test_accuracy", "test", "test accuracy"),
            ("train_accuracy", "train", "train accuracy (last epoch)"))
+# Where the callback logs a history's metric, by its prefix in the logs: val_loss -> validation/epoch_loss.
+PARTS = {"val_": "validation", "test_": "test"}
 
 
 def write_sweep_logs(storage, logdir):
@@ -141,3 +145,27 @@ def write_trial(logdir, study_name, trial):
             raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def history_summaries(history):
+    """{part: [(step, summary), ...]}: a run record's per-epoch history with the callback's tags and steps."""
+    parts = {}
+    for name, values in history.items():
+        if name == "epoch":
+            continue
+        prefix = next((prefix for prefix in PARTS if name.startswith(prefix)), "")
+        summaries = parts.setdefault(PARTS.get(prefix, "train"), [])
+        summaries += [(epoch - 1, scalar_pb(f"epoch_{name[len(prefix):]}", value))
+                      for epoch, value in zip(history["epoch"], values)]
+    return parts
+
+
+def write_events(path, summaries):
+    """Write an event file of (step, Summary) pairs, as TensorFlow's summary writer would."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as file:
+        writer = RecordWriter(file)
+        writer.write(Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
+        for step, summary in summaries:
+            writer.write(Event(wall_time=time.time(), step=step, summary=summary).SerializeToString())
