@@ -1,16 +1,16 @@
-"""Teach the network your own handwritten digits, and let it read them (the report's section 6.2).
+"""Teach the network your own handwritten digits, and let it read them.
 
-train (the default) adds your labelled images in data/train/<digit>/ to MNIST's training set; predict
-reads image files with saved models; draw serves a local page to draw digits, watch the network read
-them and save them. See docs/own-digits.md.
+train (the default) adds your labelled images in data/train/<digit>/ to MNIST's
+training set; predict reads image files with saved models; draw serves a local
+page to draw digits, watch the network read them and save them
+(docs/own-digits.md).
 
-    python add_own_digits.py --repeat 20                            # a new model on MNIST + data/train/
-    python add_own_digits.py --model models/cnn --fine-tune-epochs 3   # continue a saved model
-    python add_own_digits.py predict --model models/cnn my_seven.png photo_of_a_3.jpg
+    python add_own_digits.py --repeat 20           # a new model, MNIST + yours
+    python add_own_digits.py --model models/cnn --fine-tune-epochs 3
+    python add_own_digits.py predict --model models/cnn my_seven.png
     python add_own_digits.py draw --model models/cnn --open
 """
 
-import argparse
 from dataclasses import replace
 import json
 import sys
@@ -33,20 +33,22 @@ KEPT_BY_A_SAVED_MODEL = ("filters", "kernel_size", "pool_size", "dropout", "batc
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="train (the default when none is named), predict or draw")
     add_train_arguments(commands.add_parser(
         "train", help="train on MNIST plus your digits, or continue a saved model on them",
-        usage="%(prog)s [--model RUN] [--train-dir DIR] [--repeat K] [options]",
-        description="Train on MNIST plus your digits, or continue a saved model (--model) on them; print the "
-        "accuracy on MNIST's test set and on your validation images, before and after."))
+        usage="%(prog)s [--model RUN] [--train-dir DIR] [options]",
+        description="Train on MNIST plus your digits, or continue a saved model (--model) on them;\n"
+        "print the accuracy on MNIST's test set and on your validation images, before and\nafter."))
     add_predict_arguments(commands.add_parser(
         "predict", help="read digits from image files with a saved model",
-        description="Read digits from image files with saved models, calibrated; several --model: their ensemble."))
+        description="Read digits from image files with saved models, calibrated;\n"
+        "with several --model, their ensemble."))
     add_draw_arguments(commands.add_parser(
         "draw", help="a local page to draw digits, watch the network read them, and save them",
-        description="Serve a local page to draw digits, watch the network read them, and save them as training data."))
+        description="Serve a local page to draw digits, watch the network read them, and save them\n"
+        "as training data."))
     return parser
 
 

@@ -1,16 +1,15 @@
-"""Evaluate saved models on the MNIST test set: the report's section 4, without retraining.
+"""Evaluate saved models on MNIST's test set: the report's section 4.
 
-Prints the classification report, loss, accuracy, ROC AUCs and calibration of each model (several:
-each alone and their ensemble), draws the report's figures, and saves evaluation.json. See
-docs/evaluation.md.
+Prints the classification report, loss, accuracy, ROC AUCs and calibration of
+each model (several: each alone and their ensemble), draws the report's figures
+and saves evaluation.json (docs/evaluation.md).
 
-    python evaluate.py models/cnn                        # a run folder from train_cnn.py
-    python evaluate.py models/cnn/model.h5 --data ~/datasets/mnist.npz --format pdf
-    python evaluate.py models/cnn-seed1 models/cnn-seed2 models/cnn-seed3   # each alone, and their ensemble
-    python evaluate.py models/cnn --tta                  # with test-time augmentation too
+    python evaluate.py models/cnn                   # a run of train_cnn.py
+    python evaluate.py models/cnn/model.h5 --data ~/mnist.npz --format pdf
+    python evaluate.py models/cnn models/cnn-seed2  # each, and their ensemble
+    python evaluate.py models/cnn --tta             # test-time augmentation
 """
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from digits.run_folder import ensemble_folder, saved_data_path
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__)
     parser.add_argument("models", nargs="+", metavar="RUN",
                         help="a run folder or a .keras/.h5 file; several: each alone and their ensemble")
     parser.add_argument("--tta", action="store_true",

@@ -1,14 +1,14 @@
-"""Export a trained model to SavedModel, TFLite, int8 TFLite and ONNX, each checked against the Keras model.
+"""Export a model to SavedModel, ONNX, TFLite and int8 TFLite, each checked.
 
-A calibrated run is exported with its temperature inside the graph; an export that does not read the
-test images as the Keras model does is not written (exit code 1). See docs/export.md.
+A calibrated run is exported with its temperature inside the graph; an export
+that does not read the test images as the Keras model does is not written
+(exit code 1). docs/export.md says more.
 
-    python export_model.py models/cnn                            # every format, into models/cnn/export/
-    python export_model.py models/cnn --format onnx              # one format (--format again for more)
-    python export_model.py models/cnn/model.h5 --format tflite-int8 --out exports/cnn
+    python export_model.py models/cnn                # all, into RUN/export/
+    python export_model.py models/cnn --format onnx  # one format
+    python export_model.py models/cnn/model.h5 --format tflite-int8 --out exp/
 """
 
-import argparse
 from pathlib import Path
 
 from digits import cli
@@ -21,7 +21,7 @@ FORMATS = tuple(FILES)
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__)
     parser.add_argument("run", metavar="RUN", help="a run folder (its model.keras, else model.h5) or a .keras/.h5 model")
     parser.add_argument("--format", action="append", choices=(*FORMATS, "all"),
                         help="what to export, again for more (default: all)")

@@ -23,13 +23,12 @@ from digits.sweeps.grids import grid_from_file, grid_from_text
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = cli.ArgumentParser(description=__doc__,
                                 usage="%(prog)s experiment [options]")
     parser.add_argument(
         "experiment", metavar="experiment",
         choices=(*report_experiments(), "all", *beyond_experiments(), "custom", "tables", "compact"),
-        help=f"{', '.join(report_experiments())}, all (those five), recipe, custom; "
-        "tables; compact",
+        help=f"{', '.join(report_experiments())}, all (those five), recipe, custom, tables or compact",
     )
     cli.add_data_arguments(parser)
     sweep = parser.add_argument_group("sweep")
@@ -37,20 +36,20 @@ def build_parser():
                        help="runs per grid point, seeds 1..N (default: %(default)s)")
     sweep.add_argument("--epochs", type=cli.positive_int, metavar="N", help="override every grid's epoch count")
     sweep.add_argument("--max-epochs", type=cli.positive_int, default=50, metavar="N",
-                       help=f"epochs of the epochs experiment, 1-{MAX_EPOCHS} (default: %(default)s)")
-    sweep.add_argument("--grid", metavar="SPEC", help='custom grid, e.g. "dropout=0.1,0.3 optimizer=sgd,adam"')
+                       help=f"the epochs experiment's length, at most {MAX_EPOCHS}")
+    sweep.add_argument("--grid", metavar="SPEC", help='a custom grid, e.g. "dropout=0.1,0.3 batch_size=32,64"')
     sweep.add_argument("--grid-file", metavar="JSON", help='custom grid file, e.g. {"dropout": [0.1, 0.3]}')
     sweep.add_argument("--workers", type=workers_count, default="auto", metavar="N|auto",
-                       help="worker processes here (default: auto, one per core)")
-    sweep.add_argument("--validation-split", type=validation_fraction, metavar="FRACTION",
-                       help=f"held-out share that the study optimizes (default: {SWEEP_VALIDATION_SPLIT})")
+                       help="worker processes here (default: one per core)")
+    sweep.add_argument("--validation-split", type=validation_fraction, metavar="SHARE",
+                       help=f"held-out share, what is optimized (default: {SWEEP_VALIDATION_SPLIT})")
     sweep.add_argument("--keep-models", metavar="DIR", help="keep each completed run's model in DIR/<study>/")
     cli.add_recipe_arguments(parser, presets=False)
     cli.add_speed_arguments(parser, "TensorFlow threads per worker")
     storage = parser.add_argument_group("storage and tables")
-    storage.add_argument("--storage", metavar="PATH|URL", help="a journal file, sqlite:///FILE.db or postgresql://...")
-    storage.add_argument("--out", metavar="DIR", help="folder for the tables (default: the storage's folder)")
-    storage.add_argument("--tensorboard", metavar="DIR", help="folder for the HParams logs (default: OUT/tensorboard)")
+    storage.add_argument("--storage", metavar="PATH|URL", help="a journal, sqlite:///FILE.db, postgresql://...")
+    storage.add_argument("--out", metavar="DIR", help="folder for the tables (default: the storage's)")
+    storage.add_argument("--tensorboard", metavar="DIR", help="HParams logs (default: OUT/tensorboard)")
     storage.add_argument("--tables-only", action="store_true", help="write the tables and figures without training")
     return parser
 

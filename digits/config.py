@@ -35,7 +35,7 @@ def setting(default, group, help, **flag):
 
 @dataclass(frozen=True)
 class RunConfig:
-    data: str | None = setting(None, "data", "mnist (the default, shipped), keras, .npz or IDX folder",
+    data: str | None = setting(None, "data", "mnist (default), keras, an .npz or an IDX folder",
                                metavar="PATH")
     limit: int | None = setting(None, "data", "train on the first N training images only", metavar="N")
     # The network: Conv2D(filters[i], kernel) -> MaxPooling2D(pool) for each count, the last conv unpooled.
