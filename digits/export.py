@@ -63,6 +63,7 @@ def export_savedmodel(model, path, representative=None):
 
 
 def export_onnx(model, path, representative=None):
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports to ONNX only a model called before
     with warnings.catch_warnings():  # Keras's tf2onnx shim probes np.object, which NumPy 2 warns about
         warnings.simplefilter("ignore", FutureWarning)
         model.export(str(path), format="onnx", verbose=False)

@@ -164,6 +164,14 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert "python export_model.py" in result.stderr
 
 
+def test_one_format_alone_is_exported(tiny_runs, tmp_path):
+    """ONNX on its own, with no SavedModel made first: the calibrated model Keras exports is a new one."""
+    result = script("export_model.py", tiny_runs["calibrated"], "--format", "onnx", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export.json", "model.onnx"]
+    assert list(read_record(tmp_path)["formats"]) == ["onnx"]
+
+
 def test_a_failed_check_writes_nothing(tiny_runs, digits_npz, tmp_path, monkeypatch):
     from digits import export
     from digits.ensemble import load_member

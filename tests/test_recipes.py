@@ -266,8 +266,8 @@ def test_the_recipe_experiment_adds_each_ingredient_alone_then_the_whole_recipes
     own_side = {"batch_norm": modern["batch_norm"], "epochs": modern["epochs"]}
     assert own_side in BATCH_NORM_TRADE
     assert sorted([name for point in ingredients for name in point] + list(own_side) + ["dropout"]) == sorted(modern)
-    # The modern recipe as first chosen had the report's dropout; the other side of the trade and the
-    # elastic distortion were weighed against it, each changing nothing else.
+    # The modern recipe with the report's dropout, the point the other side of the trade and the
+    # elastic distortion are weighed against, each changing nothing else.
     first = named["modern, dropout 0.3"]
     assert RunConfig(**first).dropout == 0.3 and {**first, "dropout": 0.1} == modern
     other_side = next(side for side in BATCH_NORM_TRADE if side != own_side)
