@@ -31,15 +31,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Helps beside their flags, and --[no-]NAME for a flag that turns a setting on or off."""
+    """The script's docstring as written, and each flag's help beside it."""
 
     def __init__(self, prog):
         super().__init__(prog, max_help_position=30)
-
-    def _format_action_invocation(self, action):
-        if isinstance(action, argparse.BooleanOptionalAction):
-            return f"--[no-]{action.option_strings[0][2:]}"
-        return super()._format_action_invocation(action)
 
 
 def comma_separated_ints(text):
@@ -63,11 +58,15 @@ def add_settings(parser, group, leave_out=()):
         help_text = setting.metadata["help"]
         if setting.default not in (None, False, 0) and "(default" not in help_text and "choices" not in options:
             help_text += f" (default: {format_default(setting.default)})"
-        if setting.type is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif "choices" not in options:
+        flag = f"--{setting.name.replace('_', '-')}"
+        if setting.type is bool:  # --NAME turns it on, --no-NAME off (over a base that has it on)
+            arguments.add_argument(flag, action="store_const", const=True, help=f"{help_text}; --no-{flag[2:]}: off")
+            arguments.add_argument(f"--no-{flag[2:]}", dest=setting.name, action="store_const", const=False,
+                                   help=argparse.SUPPRESS)
+            continue
+        if "choices" not in options:
             options["type"] = comma_separated_ints if setting.name == "filters" else number_type(setting.type)
-        arguments.add_argument(f"--{setting.name.replace('_', '-')}", help=help_text, **options)
+        arguments.add_argument(flag, help=help_text, **options)
     return arguments
 
 

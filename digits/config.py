@@ -62,9 +62,9 @@ class RunConfig:
     shear: float = setting(0.0, "recipe", "augmentation: largest shear", metavar="DEG")
     stroke: float = setting(0.0, "recipe", "augmentation: thicker or thinner strokes", metavar="PX")
     elastic: float = setting(0.0, "recipe", "augmentation: elastic distortion's strength", metavar="PX")
-    batch_norm: bool = setting(False, "model", "batch normalization after each convolution")
+    batch_norm: bool = setting(False, "model", "batch norm after each conv")
     seed: int = setting(1, "training", "seed of every random draw", metavar="N")
-    deterministic: bool = setting(False, "training", "bitwise-repeatable TensorFlow ops, slower")
+    deterministic: bool = setting(False, "training", "repeatable ops, slower")
     precision: str = setting("auto", "speed", "auto, float32, mixed_bfloat16, mixed_float16", choices=PRECISIONS,
                              metavar="P")
     xla: str = setting("auto", "speed", "XLA: auto (on a GPU only), on or off", choices=XLA_CHOICES, metavar="X")

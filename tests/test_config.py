@@ -119,3 +119,11 @@ def test_bad_config_files(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(InputError, match="run.json: no such file"):
         load_config(tmp_path)
+
+
+def test_a_switch_turns_a_setting_on_or_off_over_its_base(monkeypatch):
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    with_batch_norm = RunConfig(batch_norm=True, deterministic=True)
+    assert parse(["--batch-norm", "--deterministic"]) == RunConfig(data="mnist", batch_norm=True, deterministic=True)
+    assert parse(["--no-batch-norm"], base=with_batch_norm) == RunConfig(data="mnist", deterministic=True)
+    assert parse([], base=with_batch_norm) == RunConfig(data="mnist", batch_norm=True, deterministic=True)
