@@ -60,6 +60,7 @@ def test_the_folders_are_read_and_every_bad_file_named(own_digits):
     assert read_digit_folders(own_digits / "nowhere").skipped == [f"{own_digits / 'nowhere'}: no such folder"]
 
 
+@pytest.mark.slow
 def test_train_then_predict_end_to_end(own_digits, digits_npz):
     result = add_own_digits("--data", digits_npz, "--limit", 400, "--epochs", 2, "--repeat", 3, cwd=own_digits)
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,8 @@ import pytest
 from digits.sweeps.storage import load_or_create_study, open_storage
 from harness.servers import get_json, installed_command, served
 
+pytestmark = pytest.mark.slow  # a browser, a server or a whole notebook
+
 
 def dashboard(storage):
     """optuna-dashboard serving `storage` on a free loopback port, as the README starts it."""

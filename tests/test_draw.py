@@ -292,6 +292,7 @@ def test_draw_help_answers_without_tensorflow(tmp_path):
     assert "tensorflow" not in result.stderr and "keras" not in result.stderr  # -X importtime lists every import
 
 
+@pytest.mark.slow
 def test_draw_with_no_model_is_one_line_and_exit_code_2(tmp_path):
     result = run_draw("--model", "nowhere", "--port", "0", cwd=tmp_path)
     assert result.returncode == 2
@@ -300,6 +301,7 @@ def test_draw_with_no_model_is_one_line_and_exit_code_2(tmp_path):
 
 # Calibrated probabilities, and several models -------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_page_reads_with_the_runs_temperature(tiny_runs, tmp_path):
     from digits.calibration import calibrated
     from digits.run_folder import temperature_of

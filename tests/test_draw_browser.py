@@ -12,7 +12,7 @@ from harness import browser
 from digits.config import RunConfig
 
 PATHS, MISSING = browser.find_chromium()
-pytestmark = pytest.mark.skipif(PATHS is None, reason=f"no real browser: {MISSING}")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(PATHS is None, reason=f"no real browser: {MISSING}")]
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,7 @@ def test_mistakes_are_listed_most_confident_first():
     assert numbers["misclassified"][0]["confidence"] > numbers["misclassified"][1]["confidence"]
 
 
+@pytest.mark.slow
 def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
     figures = tmp_path / "figures"
     result = subprocess.run(
@@ -120,6 +121,7 @@ def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
     assert not list(trained_run.glob(".*partial*"))
 
 
+@pytest.mark.slow
 def test_figures_as_pdf(trained_run, digits_npz, tmp_path):
     assert evaluate.main([str(trained_run), "--data", str(digits_npz), "--figures", str(tmp_path), "--format", "pdf"]) == 0
     for name in FIGURES:
@@ -181,6 +183,7 @@ def test_a_bad_model_is_named_before_the_data_is_read(tmp_path):
     assert "model.keras: not a Keras model (the file is not a zip archive, as .keras models are)" in str(error.value)
 
 
+@pytest.mark.slow
 def test_figures_go_into_the_run_folder_by_default(trained_run, digits_npz, capsys):
     assert evaluate.main([str(trained_run), "--data", str(digits_npz)]) == 0
     assert sorted(path.stem for path in (trained_run / "figures").glob("*.png")) == sorted(FIGURES)
@@ -217,6 +220,7 @@ def direct_scores(labels, probabilities):
             f"{expected_calibration_error(labels, probabilities):.2%}"]
 
 
+@pytest.mark.slow
 def test_two_runs_each_alone_and_their_ensemble(tiny_runs, digits_npz, tmp_path, capsys):
     from digits.calibration import calibrated
     from digits.run_folder import temperature_of
@@ -268,6 +272,7 @@ def copied_runs(tiny_runs, folder):
     return [shutil.copytree(run, folder / name) for name, run in tiny_runs.items()]
 
 
+@pytest.mark.slow
 def test_an_ensemble_goes_beside_the_first_run_by_default(tiny_runs, digits_npz, tmp_path):
     first, second = copied_runs(tiny_runs, tmp_path / "models")
     assert evaluate.main([str(first), str(second)]) == 0  # both runs' run.json name the same data
@@ -276,6 +281,7 @@ def test_an_ensemble_goes_beside_the_first_run_by_default(tiny_runs, digits_npz,
     assert json.loads((ensemble / "evaluation.json").read_text())["data"]["source"] == str(digits_npz)
 
 
+@pytest.mark.slow
 def test_tta_adds_a_row_per_reading_and_the_files_are_of_it(tiny_runs, digits_npz, tmp_path, capsys):
     from digits.calibration import calibrated
     from digits.run_folder import temperature_of

@@ -49,6 +49,7 @@ def keras_reading(path, inputs):
     return Ensemble([path], "keras").probabilities(inputs)[1]
 
 
+@pytest.mark.slow
 def test_every_format_is_written_checked_and_recorded(exported):
     run, output = exported
     record = read_record(run / "export")
@@ -68,6 +69,7 @@ def test_every_format_is_written_checked_and_recorded(exported):
     assert not list((run / "export").glob(".*"))  # no temporary file or folder left behind
 
 
+@pytest.mark.slow
 def test_an_export_reads_as_the_calibrated_keras_model_with_the_temperature_applied_once(exported, test_images):
     run, _ = exported
     inputs = to_inputs(test_images[0])
@@ -87,6 +89,7 @@ def test_an_export_reads_as_the_calibrated_keras_model_with_the_temperature_appl
     assert np.mean(int8.argmax(axis=1) == expected.argmax(axis=1)) >= 0.9
 
 
+@pytest.mark.slow
 def test_the_saved_model_reads_as_keras(exported, test_images):
     from digits.export import read_saved_model
 
@@ -96,6 +99,7 @@ def test_the_saved_model_reads_as_keras(exported, test_images):
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_an_ensemble_applies_each_keras_members_temperature_and_no_exports(exported, tiny_runs, test_images):
     run, _ = exported
     inputs = to_inputs(test_images[0])
@@ -107,6 +111,7 @@ def test_an_ensemble_applies_each_keras_members_temperature_and_no_exports(expor
     np.testing.assert_allclose(average, keras_reading(run, inputs), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_auto_reads_only_a_fresh_export(exported, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported[0], run)
@@ -128,6 +133,7 @@ def test_auto_reads_only_a_fresh_export(exported, tmp_path):
         Ensemble([run / "export" / "model.tflite"], "keras")
 
 
+@pytest.mark.slow
 def test_predict_with_an_export_reads_the_same_digits_without_tensorflow(exported, test_images, tmp_path):
     run, _ = exported
     images, _ = test_images
@@ -164,6 +170,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert "python export_model.py" in result.stderr
 
 
+@pytest.mark.slow
 def test_one_format_alone_is_exported(tiny_runs, tmp_path):
     """ONNX on its own, with no SavedModel made first: the calibrated model Keras exports is a new one."""
     result = script("export_model.py", tiny_runs["calibrated"], "--format", "onnx", "--out", tmp_path)

@@ -41,6 +41,7 @@ def table(stdout, name):
     return {line.split()[0]: line.split()[1:] for line in lines}
 
 
+@pytest.mark.slow
 def test_the_accuracies_printed_are_those_computed_directly(tiny_runs, tmp_path, capsys):
     from digits.model import load_trained_model, predict_probabilities
 

@@ -76,6 +76,7 @@ def trained_weights(model, x, y, config):
     return model.get_weights()
 
 
+@pytest.mark.slow
 def test_steps_per_execution_learns_the_very_same_weights(small_digits):
     """The project's speed-up runs 32 steps per call; it must not change what is learned."""
     x, y = small_digits
@@ -96,6 +97,7 @@ def test_mixed_precision_computes_in_16_bits_but_keeps_float32_weights_and_outpu
     assert {weight.dtype for weight in model.weights} == {"float32"}
 
 
+@pytest.mark.slow
 def test_a_mixed_precision_model_is_saved_as_float32_with_its_weights_and_optimizer_state(small_digits):
     x, y = small_digits
     config = RunConfig()

@@ -13,6 +13,8 @@ import re
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # a browser, a server or a whole notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "report.ipynb"
 SWEEP_STORAGE = ROOT / "results" / "report" / "sweeps.log"

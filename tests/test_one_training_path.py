@@ -33,6 +33,7 @@ def calls(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_train_cnn_and_fine_tuning_train_through_the_one_path(tmp_path, digits_npz, calls, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MNIST_DATA", raising=False)
@@ -61,6 +62,7 @@ def test_train_cnn_and_fine_tuning_train_through_the_one_path(tmp_path, digits_n
         (8, 8), 4, str(digits_npz), 1, 64, 200)
 
 
+@pytest.mark.slow
 def test_fine_tuning_is_seeded(tmp_path, digits_npz, monkeypatch):
     """Two fine-tunings of one saved model with the same seed learn the same; another seed does not."""
     from digits.data import load_dataset

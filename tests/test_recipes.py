@@ -146,6 +146,7 @@ def test_an_elastic_distortion_bends_strokes_locally_and_keeps_the_digit_in_plac
     assert ink_change.mean() < 0.2, ink_change  # strokes stretch and squeeze, but stay strokes
 
 
+@pytest.mark.slow
 def test_an_augmented_run_shows_what_its_augmentation_does(tmp_path, digits_npz):
     """(A run without augmentation draws no such figure: tests/test_train_cli.py lists its figures.)"""
     assert train_cnn.main(["--data", str(digits_npz), "--limit", "200", "--epochs", "1", "--filters", "8,8",
@@ -222,6 +223,7 @@ def test_batch_norm_puts_a_normalization_between_each_convolution_and_its_relu()
     assert sum(row["parameters"] for row in rows) == 80_266 - 3 * 64 + 3 * 4 * 64
 
 
+@pytest.mark.slow
 def test_a_short_run_with_every_ingredient_learns_and_reads_held_out_digits_as_well_as_it_trains(digits, tmp_path):
     """Batch norm's moving statistics settle within a short run (they took thousands of steps
     with Keras's default momentum, and held-out accuracy fell to chance)."""
@@ -237,6 +239,7 @@ def test_a_short_run_with_every_ingredient_learns_and_reads_held_out_digits_as_w
     assert fit["after"]["nll"] < fit["before"]["nll"] and fit["after"]["ece"] < fit["before"]["ece"]
 
 
+@pytest.mark.slow
 def test_fine_tuning_a_model_trained_on_a_schedule_gets_a_fresh_schedule_over_the_fine_tuning(digits, tmp_path):
     config = RunConfig(schedule="cosine", learning_rate=0.002, epochs=1, filters=(8, 8))
     first = training.train(config, digits, verbose=False)

@@ -62,6 +62,7 @@ def stored_state(storage, name, wanted):
     return read_grid_state(study, wanted), read_grid_state(study)
 
 
+@pytest.mark.slow
 def test_every_stored_run_is_a_run_of_the_reproduction_on_the_whole_of_mnist_and_ran_once(rebuilt, mnist):
     storage = open_storage(str(rebuilt / "sweeps.log"))
     full = mnist.fingerprint(SWEEP_BASE.validation_split)
@@ -83,6 +84,7 @@ def documented_status():
     return tuple(int(group.replace(",", "")) for group in match.groups())
 
 
+@pytest.mark.slow
 def test_the_documented_status_is_the_storages(rebuilt, mnist):
     storage = open_storage(str(rebuilt / "sweeps.log"))
     wanted = reproduction_keys(mnist)
@@ -90,6 +92,7 @@ def test_the_documented_status_is_the_storages(rebuilt, mnist):
     assert documented_status() == (complete, sum(len(keys_) for keys_ in wanted.values()))
 
 
+@pytest.mark.slow
 def test_committed_tables_are_the_ones_the_storage_gives(rebuilt):
     for table in sorted(SHIPPED.glob("*.md")) + sorted(SHIPPED.glob("*.csv")):
         assert (rebuilt / "out" / table.name).read_text() == table.read_text(), table.name
@@ -116,6 +119,7 @@ def quoted_table_1(text):
     }
 
 
+@pytest.mark.slow
 def test_table_1_in_the_reproduction_and_the_readme_is_the_storages(rebuilt):
     ours = table_1_of_the_storage(rebuilt)
     reproduction = (ROOT / "docs" / "REPRODUCTION.md").read_text()
@@ -125,6 +129,7 @@ def test_table_1_in_the_reproduction_and_the_readme_is_the_storages(rebuilt):
         assert quoted_table_1(text) == ours, page
 
 
+@pytest.mark.slow
 def test_a_new_config_field_leaves_the_stored_runs_counted(monkeypatch, rebuilt, mnist):
     later = make_dataclass("RunConfig", [("augment", bool, False)], bases=(RunConfig,), frozen=True)
     monkeypatch.setattr(keys, "RunConfig", later)  # what a later version's RunConfig reads stored keys with
@@ -162,6 +167,7 @@ def test_runs_stored_before_a_field_existed_read_as_its_default(tmp_path, mnist)
     assert_stored_runs_counted(open_storage(str(tmp_path / "sweeps.log")), reproduction_keys(mnist))
 
 
+@pytest.mark.slow
 def test_runs_on_other_data_never_count_for_the_reproduction(rebuilt, mnist):
     other = replace(mnist, train_images=mnist.train_images[::-1].copy(), train_labels=mnist.train_labels[::-1].copy())
     storage = open_storage(str(rebuilt / "sweeps.log"))
@@ -177,6 +183,7 @@ def grid_of(text):
     return match.group(0)
 
 
+@pytest.mark.slow
 def test_the_learning_rate_table_in_the_reproduction_is_the_storages(rebuilt):
     ours = grid_of((rebuilt / "out" / "learning-rate.md").read_text())
     reproduction = (ROOT / "docs" / "REPRODUCTION.md").read_text()

@@ -39,6 +39,7 @@ def tiny_sweeps(tmp_path_factory, digits_npz):
     return folder
 
 
+@pytest.mark.slow
 def test_the_tables_rebuild_every_shipped_table_and_figure(shipped_tables):
     rebuilt, shipped = shipped_tables / "mine", SHIPPED_STORAGE.parent
     tables = sorted(path.name for path in shipped.glob("*.[mc][ds]*"))
@@ -54,11 +55,13 @@ def test_the_tables_rebuild_every_shipped_table_and_figure(shipped_tables):
     assert "| train accuracy (%) | validation accuracy (%) | test accuracy (%) |" in table_1
 
 
+@pytest.mark.slow
 def test_an_epochs_run_records_the_test_set_after_every_epoch(tiny_sweeps):
     (epochs,) = trials_of_study(tiny_sweeps, "epochs (epochs=2, limit=64)")
     assert len(epochs["test_accuracy"]) == len(epochs["test_loss"]) == len(epochs["accuracy"]) == 2
 
 
+@pytest.mark.slow
 def test_all_sweeps_every_experiment_of_the_report(tmp_path):
     result = sweep_hparams("all", "--epochs", 2, "--limit", 64, "--tables-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -79,6 +82,7 @@ def markdown_tables(text):
     return tables
 
 
+@pytest.mark.slow
 def test_the_learning_rate_tables_have_one_of_optimizer_against_rate(shipped_tables):
     long, grid = markdown_tables((shipped_tables / "mine" / "learning-rate.md").read_text())
     assert grid[0] == ["optimizer", "0.0001", "0.0003", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1"]
@@ -98,6 +102,7 @@ def trials_of_study(folder, name):
     return [t.user_attrs["history"] for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
+@pytest.mark.slow
 def test_the_tables_of_a_partial_sweep_say_what_is_missing(tiny_sweeps, digits_npz):
     # As a sweep with --seeds 2 does when it starts, then stopped before running anything.
     storage = open_storage(str(tiny_sweeps / SWEEPS / "sweeps.log"))
@@ -120,6 +125,7 @@ def copy_of_the_shipped_storage(folder):
     return folder / "sweeps.log"
 
 
+@pytest.mark.slow
 def test_tables_go_beside_their_storage_never_into_the_shipped_one(shipped_tables, tmp_path):
     assert (shipped_tables / "mine" / "README.md").is_file() and not (shipped_tables / "results").exists()
     sqlite = sweep_hparams("custom", "--grid", "dropout=0.1", "--tables-only", "--storage", "sqlite:///db/s.db",
@@ -141,6 +147,7 @@ def test_default_table_folders():
     assert default_out("postgresql://user:secret@host:5432/sweeps") == Path("results/sweeps")
 
 
+@pytest.mark.slow
 def test_the_tables_of_one_study_keep_every_other_studys_section(tmp_path):
     copy_of_the_shipped_storage(tmp_path)
     result = sweep_hparams("optimizer", "--tables-only", "--storage", "sweeps.log", cwd=tmp_path)

@@ -165,6 +165,7 @@ def test_an_epochs_flag_equal_to_the_default_applies_to_the_long_run():
     assert {config.epochs for config, _ in grid} == {3} and name == "epochs (epochs=3)"
 
 
+@pytest.mark.slow
 def test_an_explicit_epochs_flag_names_its_study_on_the_command_line(tmp_path):
     result = sweep_hparams("epochs", "--epochs", 15, "--tables-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -217,6 +218,7 @@ def test_a_reservation_is_alive_while_its_process_runs_and_another_machines_is_l
     assert liveness.is_alive(FakeTrial({**me, "host": "another-machine"}))  # judged by an RDB storage's heartbeat
 
 
+@pytest.mark.slow
 def test_an_rdb_storage_releases_another_machines_reservation_once_its_heartbeat_stops(tmp_path, monkeypatch):
     monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 1)
     from digits.sweeps import storage as storages
@@ -294,6 +296,7 @@ def test_a_point_given_up_after_repeated_errors_is_failed_for_workers_and_report
 # Sweeps for real ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_complete_every_point_exactly_once(tmp_path, digits_npz):
     result = sweep_hparams("custom", "--grid", "dropout=0,0.2,0.4", "--seeds", 2, "--epochs", 1, "--limit", 300,
                            "--data", digits_npz, "--workers", 2, cwd=tmp_path)
@@ -322,6 +325,7 @@ def swept_in_process(tmp_path, digits_npz, seeds, keep_models=None):
     return study, grid, dataset
 
 
+@pytest.mark.slow
 def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accuracy(tmp_path, digits_npz,
                                                                                    monkeypatch):
     calls = []
@@ -347,6 +351,7 @@ def test_a_trial_trains_through_training_train_and_optimizes_the_validation_accu
     assert study.best_trial.number == trial.number
 
 
+@pytest.mark.slow
 def test_keep_models_saves_each_completed_run_as_a_run_folder_that_reads_as_its_trial(tmp_path, digits_npz):
     import keras
 
@@ -375,6 +380,7 @@ def test_a_kept_model_of_a_named_point_is_named_for_it():
     assert workers.kept_run(replace(sweep, keep_models=None), modern, 4) is None
 
 
+@pytest.mark.slow
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
     # 8 epochs outlast the moment a trial is seen running by seconds (a new model's tracing alone takes one),
     # and keep the rerun, which trains all three points, short.
@@ -401,6 +407,7 @@ def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_pa
     assert any("abandoned" in t.user_attrs for t in trials)  # the killed claim was found dead and freed
 
 
+@pytest.mark.slow
 def test_a_stopped_trial_resumes_from_its_last_finished_epoch_and_drops_its_checkpoint(tmp_path, digits_npz):
     from digits.run_folder import RunFolder
 
@@ -427,6 +434,7 @@ def test_a_stopped_trial_resumes_from_its_last_finished_epoch_and_drops_its_chec
     assert not any(checkpoints.iterdir())  # a complete trial leaves no checkpoint behind
 
 
+@pytest.mark.slow
 def test_kill_of_the_parent_stops_every_worker_and_withdraws_their_trials(tmp_path, digits_npz):
     """`kill PID` reaches only the parent; it must not leave its workers training on as orphans."""
     storage_path = tmp_path / SWEEPS / "sweeps.log"
@@ -467,6 +475,7 @@ def copy_of(folder, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_run_on_digits, tmp_path, digits_npz):
     copy_of(one_run_on_digits, tmp_path)
     arrays = dict(np.load(digits_npz))
@@ -502,6 +511,7 @@ def test_a_sweep_on_other_data_with_the_default_storage_trains_its_own_runs(one_
     assert not [path.name for path in (tmp_path / SWEEPS).glob(f"{tables.slug(name)}.*")]
 
 
+@pytest.mark.slow
 def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_path, digits_npz):
     copy_of(one_run_on_digits, tmp_path)
     copy = tmp_path / "copy of digits.npz"
@@ -540,6 +550,7 @@ def test_the_same_data_under_another_path_counts_as_done(one_run_on_digits, tmp_
     (["compact", "--storage", "postgresql://user:secret@127.0.0.1:9/db"], "compact works on journal files"),
     (["compact", "--storage", "nowhere.log"], "nowhere.log: no such journal file"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = sweep_hparams(*args, cwd=tmp_path)
     assert result.returncode == 2
@@ -629,6 +640,7 @@ def study_as_read(path):
                               for t in study.get_trials()]
 
 
+@pytest.mark.slow
 def test_compact_drops_stale_heartbeats_and_attributes_and_reads_back_the_same(tmp_path):
     path = tmp_path / "sweeps.log"
     done, dead = a_nights_journal(path)

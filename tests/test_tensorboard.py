@@ -59,6 +59,7 @@ def tiny(data, epochs):
             "--schedule", "cosine", "--learning-rate", 0.005)
 
 
+@pytest.mark.slow
 def test_a_run_logs_every_epoch_once_through_an_interruption_and_its_resume(tmp_path, digits_npz, monkeypatch):
     run = tmp_path / "run"
     printed = training.EpochPrinter.on_epoch_end
@@ -158,11 +159,13 @@ def assert_logs_match_the_stored_trials(logs, trials, name):
         "validation_accuracy", "test_accuracy", "train_accuracy"]
 
 
+@pytest.mark.slow
 def test_a_sweep_logs_each_trial_for_the_hparams_dashboard(swept):
     folder, name = swept
     assert_logs_match_the_stored_trials(folder / LOGS, completed(folder, name), name)
 
 
+@pytest.mark.slow
 def test_the_logs_of_stored_runs_are_written_from_the_storage_alone(swept, tmp_path):
     folder, name = swept
     sweep_hparams("tables", "--storage", folder / STORAGE, "--out", tmp_path / "report",

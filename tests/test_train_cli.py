@@ -62,6 +62,7 @@ def test_help_answers_without_importing_tensorflow(tmp_path):
     assert "tensorflow" not in imported and "keras" not in imported
 
 
+@pytest.mark.slow
 def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_npz):
     result = train_cnn("--data", digits_npz, "--epochs", 2, "--limit", 600, "--validation-split", 0.1, "--threads", 1,
                        cwd=tmp_path)
@@ -114,6 +115,7 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
         assert record_again["history"][metric] == record["history"][metric]
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_kill_then_resume_completes_every_epoch_once(tmp_path, digits_npz):
     args = ("--data", digits_npz, "--limit", 500, "--epochs", 12, "--out", "run")
     run = tmp_path / "run"
@@ -180,6 +182,7 @@ def offline(tmp_path):
                        https_proxy="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
 
 
+@pytest.mark.slow
 def test_offline_with_an_empty_home_it_trains_on_the_shipped_mnist(tmp_path):
     result = train_cnn("--epochs", 1, "--limit", 1000, cwd=tmp_path, env=offline(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -190,6 +193,7 @@ def test_offline_with_an_empty_home_it_trains_on_the_shipped_mnist(tmp_path):
     assert record["config"]["data"] == "mnist" and record["data"]["train"]["images"] == 1000
 
 
+@pytest.mark.slow
 def test_the_keras_cache_offline_says_how_to_give_data(tmp_path):
     result = train_cnn("--data", "keras", "--epochs", 1, cwd=tmp_path, env=offline(tmp_path))
     assert result.returncode == 2
@@ -211,6 +215,7 @@ def test_a_flag_given_applies_even_when_it_equals_the_default(tmp_path, monkeypa
     assert config == saved
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_replaced_unless_asked(tmp_path, digits_npz):
     run = tmp_path / "models" / "cnn"
     run.mkdir(parents=True)
