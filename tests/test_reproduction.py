@@ -1,6 +1,6 @@
 """The shipped reproduction: the committed sweep storage holds runs on the whole of MNIST only,
 each once; the tables built from it are the ones committed, and the ones quoted in
-docs/REPRODUCTION.md and the README; and its status, as the docs state it, is the storage's."""
+docs/REPRODUCTION.md and docs/results.md; and its status, as the docs state it, is the storage's."""
 
 from dataclasses import make_dataclass, replace
 import json
@@ -120,12 +120,12 @@ def quoted_table_1(text):
 
 
 @pytest.mark.slow
-def test_table_1_in_the_reproduction_and_the_readme_is_the_storages(rebuilt):
+def test_table_1_in_the_reproduction_and_the_results_is_the_storages(rebuilt):
     ours = table_1_of_the_storage(rebuilt)
     reproduction = (ROOT / "docs" / "REPRODUCTION.md").read_text()
-    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / "docs" / "results.md").read_text()
     for page, text in (("REPRODUCTION.md", reproduction[reproduction.index("## Table 1"):]),
-                       ("README.md", readme[readme.index("### Sweeps"):])):
+                       ("results.md", results[results.index("## Sweeps"):])):
         assert quoted_table_1(text) == ours, page
 
 
