@@ -380,6 +380,28 @@ def test_a_kept_model_of_a_named_point_is_named_for_it():
     assert workers.kept_run(replace(sweep, keep_models=None), modern, 4) is None
 
 
+def test_a_ctrl_c_that_lands_while_reserving_withdraws_the_new_trial(tmp_path, digits_npz, monkeypatch):
+    reserve = workers.reserve
+
+    def reserve_and_be_stopped(study, storage, *point):
+        trial = reserve(study, storage, *point)
+        signal.raise_signal(signal.SIGINT)  # after the trial exists, before the worker has it
+        return trial
+
+    monkeypatch.setattr(workers, "reserve", reserve_and_be_stopped)
+    monkeypatch.setattr(workers, "train_trial", lambda *args: pytest.fail("a stopped worker trained"))
+    handlers = {signum: signal.getsignal(signum) for signum in workers.STOP_SIGNALS}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            swept_in_process(tmp_path, digits_npz, seeds=1)
+    finally:
+        for signum, handler in handlers.items():  # the worker ignores stops once it withdraws: it is exiting
+            signal.signal(signum, handler)
+
+    (trial,) = trials_of(tmp_path / "sweeps.log")
+    assert trial.state == TrialState.FAIL and trial.user_attrs["interrupted"] is True
+
+
 @pytest.mark.slow
 def test_ctrl_c_and_kill_9_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path, digits_npz):
     # 8 epochs outlast the moment a trial is seen running by seconds (a new model's tracing alone takes one),

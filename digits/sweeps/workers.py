@@ -7,6 +7,7 @@ and prints one progress line, until every point is complete or given up.
 each withdraws its running trial before it exits.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 import hashlib
 import logging
@@ -74,12 +75,19 @@ def run_worker(sweep, workers=1):
             continue
         trial_key = chooser.choice(resumable(sweep, state.pending) or state.pending)
         config, point = points[trial_key]
-        trial = reserve(study, storage, trial_key, config, point)
-        if trial is None:
-            continue
-        kept = kept_run(sweep, point, config.seed)
-        record = run_trial(study, storage, trial, config, dataset, sweep.experiment.test_each_epoch,
-                           checkpoint_of(sweep, trial_key), kept)
+        trial = None
+        try:
+            with stop_signals_deferred():  # a stop while reserving lands once there is a trial to withdraw
+                trial = reserve(study, storage, trial_key, config, point)
+            if trial is None:
+                continue
+            record = run_trial(study, storage, trial, config, dataset, sweep.experiment.test_each_epoch,
+                               checkpoint_of(sweep, trial_key), kept_run(sweep, point, config.seed))
+        except KeyboardInterrupt:
+            if trial is not None:
+                ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
+                withdraw(study, trial, "interrupted", True)
+            raise
         if record is not None:
             if sweep.tensorboard:
                 write_trial(sweep.tensorboard, sweep.study_name, trial)
@@ -137,15 +145,11 @@ def objective(record):
 
 def run_trial(study, storage, trial, config, dataset, test_each_epoch, run=None, kept=None):
     """Train a reserved point and complete its trial; None if it ended otherwise (error, lost reservation).
-    A stopped trial keeps its checkpoint in `run` to resume from; a finished or failed one drops it.
+    A stopped trial (run_worker withdraws it) keeps its checkpoint in `run` to resume from; a finished or failed one drops it.
     A completed trial's model is saved in the run folder `kept`, if given."""
     try:
         with Heartbeat(storage, trial_id(study, storage, trial.number)):
             result = train_trial(config, dataset, test_each_epoch, run)
-    except KeyboardInterrupt:
-        ignore_stop_signals()  # a second Ctrl-C or kill must not cut the withdrawal short
-        withdraw(study, trial, "interrupted", True)
-        raise
     except Exception as error:  # e.g. out of memory: recorded, and the point is tried again, from its start
         remove(run)
         withdraw(study, trial, "error", f"{type(error).__name__}: {first_line(error)}")
@@ -216,9 +220,29 @@ def worker_process(sweep, workers):
         pass
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def ignore_stop_signals():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_signals_deferred():
+    """Hold Ctrl-C and SIGTERM back until the block ends, then deliver the first one that came.
+
+    Python-level, not pthread_sigmask: a signal blocked in this thread would reach one of
+    TensorFlow's threads, and Python would run its handler at once all the same."""
+    received = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def run_sweep(sweep, workers):
