@@ -1,7 +1,9 @@
 """The report's convolutional network, built and compiled from a RunConfig."""
 
+import contextlib
 import inspect
 import logging
+import re
 from pathlib import Path
 import zipfile
 
@@ -25,6 +27,8 @@ STEPS_PER_EXECUTION = 32
 # recipe's, a test's) then reads its test images with the wrong statistics. PyTorch's 0.9
 # settles within a hundred steps.
 BATCH_NORM_MOMENTUM = 0.9
+
+ZIP_MAGIC = b"PK\x03\x04"  # how a zip archive, and so a .keras model, begins
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -134,7 +138,8 @@ def load_trained_model(path):
     path = Path(path)
     check_model_format(path)
     try:
-        model = keras.models.load_model(path)
+        with quiet_absl():  # "Compiled the loaded model, but the compiled metrics have yet to be built"
+            model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds of error for a file it cannot read
         raise InputError(f"{path}: not a Keras model ({first_line(error)})") from None
     expected_input, expected_output = (None, IMAGE_SIZE, IMAGE_SIZE, 1), (None, NUM_CLASSES)
@@ -147,25 +152,51 @@ def load_trained_model(path):
 
 
 def check_model_format(path):
-    """Refuse a file that is not of its suffix's format: a .keras file is a zip archive, a .h5 file
-    an HDF5 file (Keras says "File not found" of a file it cannot open)."""
+    """Refuse a file that is not of its suffix's format, or is cut short: a .keras file is a zip
+    archive, a .h5 file an HDF5 file (Keras says "File not found" of a file it cannot open)."""
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        if starts_with(path, ZIP_MAGIC):  # a zip archive's start without its end: cut short
+            raise InputError(f"{path}: not a complete Keras model (the zip archive is cut short: "
+                             "its end, which lists its contents, is missing)")
         raise InputError(f"{path}: not a Keras model (the file is not a zip archive, as .keras models are)")
     if path.suffix == ".h5" and not h5py.is_hdf5(path):
         raise InputError(f"{path}: not a Keras model (the file is not an HDF5 file, as .h5 models are)")
+    if path.suffix == ".h5":
+        try:
+            h5py.File(path, "r").close()
+        except OSError as error:  # an HDF5 start whose file cannot be opened, most often cut short
+            sizes = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(error))
+            problem = (f"the HDF5 file is cut short: {int(sizes[1]):,} of its {int(sizes[2]):,} bytes" if sizes
+                       else f"the HDF5 file cannot be opened: {first_line(error)}")
+            raise InputError(f"{path}: not a complete Keras model ({problem})") from None
 
 
-def save_model(model, path):
-    """Save `model` to `path` (.keras or .h5) atomically. Keras warns through absl that HDF5 is a
-    legacy format; the report saved in it, so the warning is kept quiet."""
+@contextlib.contextmanager
+def quiet_absl():
+    """Keep Keras's absl warnings about saving and loading quiet: that HDF5 is a legacy format
+    (the report saved in it), and that a loaded model's metrics are built only when it is
+    trained or evaluated (which is how Keras works, not a problem of the model)."""
     absl = logging.getLogger("absl")
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        with atomic_path(path) as temporary:
-            model.save(temporary)
+        yield
     finally:
         absl.setLevel(level)
+
+
+def starts_with(path, magic):
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def save_model(model, path):
+    """Save `model` to `path` (.keras or .h5) atomically."""
+    with quiet_absl(), atomic_path(path) as temporary:
+        model.save(temporary)
 
 
 def layer_detail(kind, config):
