@@ -3,18 +3,15 @@
 import contextlib
 import inspect
 import logging
-import re
 from pathlib import Path
-import zipfile
 
-import h5py
 import keras
 from keras import layers
 import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
-from digits.files import atomic_path
+from digits.files import atomic_path, check_model_format
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
@@ -27,8 +24,6 @@ STEPS_PER_EXECUTION = 32
 # recipe's, a test's) then reads its test images with the wrong statistics. PyTorch's 0.9
 # settles within a hundred steps.
 BATCH_NORM_MOMENTUM = 0.9
-
-ZIP_MAGIC = b"PK\x03\x04"  # how a zip archive, and so a .keras model, begins
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -151,26 +146,6 @@ def load_trained_model(path):
     return model
 
 
-def check_model_format(path):
-    """Refuse a file that is not of its suffix's format, or is cut short: a .keras file is a zip
-    archive, a .h5 file an HDF5 file (Keras says "File not found" of a file it cannot open)."""
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        if starts_with(path, ZIP_MAGIC):  # a zip archive's start without its end: cut short
-            raise InputError(f"{path}: not a complete Keras model (the zip archive is cut short: "
-                             "its end, which lists its contents, is missing)")
-        raise InputError(f"{path}: not a Keras model (the file is not a zip archive, as .keras models are)")
-    if path.suffix == ".h5" and not h5py.is_hdf5(path):
-        raise InputError(f"{path}: not a Keras model (the file is not an HDF5 file, as .h5 models are)")
-    if path.suffix == ".h5":
-        try:
-            h5py.File(path, "r").close()
-        except OSError as error:  # an HDF5 start whose file cannot be opened, most often cut short
-            sizes = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(error))
-            problem = (f"the HDF5 file is cut short: {int(sizes[1]):,} of its {int(sizes[2]):,} bytes" if sizes
-                       else f"the HDF5 file cannot be opened: {first_line(error)}")
-            raise InputError(f"{path}: not a complete Keras model ({problem})") from None
-
-
 @contextlib.contextmanager
 def quiet_absl():
     """Keep Keras's absl warnings about saving and loading quiet: that HDF5 is a legacy format
@@ -183,14 +158,6 @@ def quiet_absl():
         yield
     finally:
         absl.setLevel(level)
-
-
-def starts_with(path, magic):
-    try:
-        with open(path, "rb") as file:
-            return file.read(len(magic)) == magic
-    except OSError:
-        return False
 
 
 def save_model(model, path):
