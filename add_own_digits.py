@@ -21,7 +21,7 @@ from digits import cli
 from digits.config import load_config
 from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
-from digits.files import short_path
+from digits.files import check_model_format, short_path
 from digits.export_folder import RUNTIMES
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
 from digits.run_folder import DEFAULT_RUN, OWN_DIGITS_RUN, RunFolder, find_model_file
@@ -156,6 +156,8 @@ def train_main(args):
     if not len(own_train.labels) and not len(own_validation.labels):
         raise InputError(f"no usable images in {args.train_dir} or {args.validation_dir} ({skipped} skipped)")
     dataset = load_dataset(config.data, config.limit)
+    if model_file:
+        check_model_format(model_file)  # before TensorFlow loads
     training_set = dataset.with_extra_training(np.repeat(own_train.images, args.repeat, axis=0),
                                                np.repeat(own_train.labels, args.repeat))
 

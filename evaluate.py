@@ -18,7 +18,7 @@ import numpy as np
 from digits import cli
 from digits.data import data_source, load_dataset, to_inputs
 from digits.errors import InputError
-from digits.files import write_json, write_text
+from digits.files import check_model_format, write_json, write_text
 from digits.hardware import provenance
 from digits.run_folder import ensemble_folder, saved_data_path
 
@@ -52,14 +52,17 @@ class Reading:
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    # TensorFlow and scikit-learn load only now, so that --help and bad arguments answer at once.
     from digits.ensemble import Ensemble, distinct_model_files
 
+    # The paths, the model files' formats and the data are checked before TensorFlow loads (with the
+    # models), so bad ones answer at once, a bad model first; scikit-learn loads only with the metrics.
     model_files = distinct_model_files(args.models)
     out = output_folder(args.out, model_files)
     data = evaluation_data(args.data, model_files)
-    ensemble = Ensemble(model_files)  # before the data: a bad model is named first
+    for model_file in model_files:
+        check_model_format(model_file)
     dataset = load_dataset(data)
+    ensemble = Ensemble(model_files)
     x_test, y_test = dataset.test_images, dataset.test_labels
     readings = readings_of(ensemble, ensemble.read_copies(to_inputs(x_test), tta=args.tta), args.tta)
     final = readings[-1]  # the one model, or the ensemble; with TTA when asked

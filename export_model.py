@@ -14,7 +14,7 @@ from pathlib import Path
 from digits import cli
 from digits.data import data_source, load_dataset, to_inputs
 from digits.export_folder import EXPORT_FOLDER, EXPORT_JSON, FILES, new_record
-from digits.files import write_json
+from digits.files import check_model_format, write_json
 from digits.run_folder import find_model_file, saved_data_path
 
 FORMATS = tuple(FILES)
@@ -38,7 +38,8 @@ def chosen_formats(given):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     kinds = chosen_formats(args.format)
-    model_file = find_model_file(args.run)  # a wrong path answers before TensorFlow loads
+    model_file = find_model_file(args.run)  # a wrong path, or a file cut short, answers before TensorFlow loads
+    check_model_format(model_file)
     out = Path(args.out) if args.out else model_file.parent / EXPORT_FOLDER
     dataset = load_dataset(data_source(args.data, saved=saved_data_path(model_file.parent)))
 

@@ -172,7 +172,15 @@ def main(argv=None):
     if args.keep_models and (args.experiment == "tables" or args.tables_only):
         raise InputError("--keep-models keeps the models a sweep trains; 'tables' and --tables-only train nothing")
 
-    # Optuna, the sweep engine and the figures load only now, so that --help answers at once.
+    # The grids and the data are checked first, so that bad input answers at once and creates no
+    # storage; Optuna, the sweep engine and the figures load only after them.
+    dataset = None
+    if args.experiment != "tables":
+        base = cli.config_from(args, SWEEP_BASE)
+        planned = planned_sweeps(args, base)
+        if not args.tables_only:
+            dataset = load_dataset(base.data, base.limit)  # bad data fails here, not in every worker
+
     from digits.sweeps.storage import DEFAULT_STORAGE, REPRODUCTION_STORAGE, default_out, open_storage
 
     if args.storage is None:
@@ -185,11 +193,8 @@ def main(argv=None):
         print_tables(storage, out)
         write_tensorboard(storage, args.tensorboard)
         return 0
-    base = cli.config_from(args, SWEEP_BASE)
-    planned = planned_sweeps(args, base)
-    if not args.tables_only:
+    if dataset is not None:
         args.tensorboard = args.tensorboard or str(out / "tensorboard")
-        dataset = load_dataset(base.data, base.limit)  # bad data fails here, not in every worker
         print(f"Data: {describe_data(dataset.fingerprint(base.validation_split))}")
         for experiment, grid, name in planned:
             if run_experiment(storage, args, experiment, grid, name, dataset):

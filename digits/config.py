@@ -102,7 +102,9 @@ class RunConfig:
             yield f"validation split must be in [0, 1), got {self.validation_split}"
         if self.schedule not in SCHEDULES:
             yield f"unknown schedule {self.schedule!r}: choose from {', '.join(SCHEDULES)}"
-        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
+        if self.warmup_epochs < 0:
+            yield f"warmup epochs must be in [0, epochs), got {self.warmup_epochs:g}"
+        elif self.epochs >= 1 and self.warmup_epochs >= self.epochs:  # bad epochs are named above, alone
             yield f"warmup epochs must be in [0, epochs), got {self.warmup_epochs:g} of {self.epochs}"
         elif self.warmup_epochs and self.schedule == "constant":
             yield "warmup epochs go with the cosine schedule; the constant one has no warmup"

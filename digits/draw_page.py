@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 import re
 import socket
-import socketserver
 import tempfile
 import threading
 import uuid
@@ -259,7 +258,7 @@ def listening_server(app, host, port):
     Werkzeug binds by itself only to print two lines and sys.exit(1) when it cannot; binding
     here turns a port in use into one InputError line. Sets the app's port to the one bound.
     """
-    from werkzeug.serving import get_sockaddr, make_server, select_address_family
+    from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_address_family
 
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     family = select_address_family(host, port)
@@ -267,7 +266,8 @@ def listening_server(app, host, port):
         with socket.socket(family, socket.SOCK_STREAM) as listener:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug's own bind does
             listener.bind(get_sockaddr(host, port, family))
-            listener.listen(socketserver.TCPServer.request_queue_size)
+            # Werkzeug's own backlog (128): socketserver's 5 resets connections under a burst of requests.
+            listener.listen(BaseWSGIServer.request_queue_size)
             server = make_server(host, port, app, threaded=True, fd=listener.fileno())  # takes a duplicate
     except OSError as error:
         if error.errno == errno.EADDRINUSE:

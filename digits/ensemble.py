@@ -15,6 +15,7 @@ import numpy as np
 
 from digits.calibration import calibrated
 from digits.errors import InputError, first_line
+from digits.files import check_model_format
 from digits.export_folder import EXPORT_JSON, applied_temperature, fresh_export
 from digits.run_folder import find_model_file, run_name, temperature_of
 from digits.runtimes import SUFFIXES, ExportedModel, checked_export_file
@@ -119,6 +120,7 @@ def load_member(path, runtime="keras"):
     export = fresh_export(model_file, runtime)
     if export is not None:
         return Member(export, ExportedModel(export), temperature, exported=True)
+    check_model_format(model_file)  # a file cut short answers before TensorFlow loads
     from digits.model import load_trained_model
 
     try:

@@ -5,9 +5,13 @@ and is compared with the Keras model as digits.ensemble reads it; one that fails
 written. docs/export.md describes the formats, the check and export.json.
 """
 
+from contextlib import contextmanager
 import hashlib
 from importlib.metadata import version
+import os
 from pathlib import Path
+import re
+import sys
 import tempfile
 import warnings
 
@@ -78,7 +82,37 @@ def export_tflite(model, path, representative=None):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: ([image[None]] for image in representative)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        Path(path).write_bytes(converter.convert())
+        with converter_notice_dropped():
+            converted = converter.convert()
+        Path(path).write_bytes(converted)
+
+
+# What TensorFlow's C++ converter prints straight to the process's stderr on every quantized
+# conversion: its settings, not a problem.
+CONVERTER_NOTICE = re.compile(rb"^fully_quantize: \d+, inference_type: ")
+
+
+@contextmanager
+def converter_notice_dropped():
+    """Keep the converter's settings notice off stderr, passing on everything else it writes.
+
+    The converter writes to file descriptor 2 from C++, which neither Python's logging nor
+    TF_CPP_MIN_LOG_LEVEL reaches: fd 2 goes to a temporary file meanwhile, and is restored after.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().splitlines(keepends=True) if not CONVERTER_NOTICE.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 EXPORTERS = {"savedmodel": export_savedmodel, "onnx": export_onnx, "tflite": export_tflite, "tflite-int8": export_tflite}

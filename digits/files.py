@@ -1,13 +1,18 @@
-"""Writing files and folders so that a crash never leaves one half-written."""
+"""Writing files and folders so that a crash never leaves one half-written, and naming a model file
+that is not whole (cut short by a copy or a crash elsewhere) before TensorFlow loads to read it."""
 
 from contextlib import contextmanager
 import json
 import os
+import re
 from pathlib import Path
 import secrets
 import shutil
+import zipfile
 
 from digits.errors import InputError, first_line
+
+ZIP_MAGIC = b"PK\x03\x04"  # how a zip archive, and so a .keras model, begins
 
 
 @contextmanager
@@ -79,3 +84,36 @@ def short_path(path):
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(Path(*path.parts[-2:]))
+
+
+def check_model_format(path):
+    """Refuse a model file that is not of its suffix's format, or is cut short: a .keras file is a
+    zip archive, a .h5 file an HDF5 file (Keras says "File not found" of a file it cannot open).
+    Reads no more than the file's structure, so scripts check a model before TensorFlow loads."""
+    path = Path(path)
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        if starts_with(path, ZIP_MAGIC):  # a zip archive's start without its end: cut short
+            raise InputError(f"{path}: not a complete Keras model (the zip archive is cut short: "
+                             "its end, which lists its contents, is missing)")
+        raise InputError(f"{path}: not a Keras model (the file is not a zip archive, as .keras models are)")
+    if path.suffix != ".h5":
+        return
+    import h5py  # only here: every script imports this module at start-up
+
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not a Keras model (the file is not an HDF5 file, as .h5 models are)")
+    try:
+        h5py.File(path, "r").close()
+    except OSError as error:  # an HDF5 start whose file cannot be opened, most often cut short
+        sizes = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(error))
+        problem = (f"the HDF5 file is cut short: {int(sizes[1]):,} of its {int(sizes[2]):,} bytes" if sizes
+                   else f"the HDF5 file cannot be opened: {first_line(error)}")
+        raise InputError(f"{path}: not a complete Keras model ({problem})") from None
+
+
+def starts_with(path, magic):
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(magic)) == magic
+    except OSError:
+        return False

@@ -1,18 +1,17 @@
 """The report's convolutional network, built and compiled from a RunConfig."""
 
+import contextlib
 import inspect
 import logging
 from pathlib import Path
-import zipfile
 
-import h5py
 import keras
 from keras import layers
 import numpy as np
 
 from digits.config import IMAGE_SIZE, NUM_CLASSES
 from digits.errors import InputError, first_line
-from digits.files import atomic_path
+from digits.files import atomic_path, check_model_format
 
 PREDICTION_BATCH_SIZE = 500  # prediction only: bigger batches are faster and give the same numbers
 # Training steps run per call into TensorFlow. It saves the per-step Python overhead that
@@ -134,7 +133,8 @@ def load_trained_model(path):
     path = Path(path)
     check_model_format(path)
     try:
-        model = keras.models.load_model(path)
+        with quiet_absl():  # "Compiled the loaded model, but the compiled metrics have yet to be built"
+            model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds of error for a file it cannot read
         raise InputError(f"{path}: not a Keras model ({first_line(error)})") from None
     expected_input, expected_output = (None, IMAGE_SIZE, IMAGE_SIZE, 1), (None, NUM_CLASSES)
@@ -146,26 +146,24 @@ def load_trained_model(path):
     return model
 
 
-def check_model_format(path):
-    """Refuse a file that is not of its suffix's format: a .keras file is a zip archive, a .h5 file
-    an HDF5 file (Keras says "File not found" of a file it cannot open)."""
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not a Keras model (the file is not a zip archive, as .keras models are)")
-    if path.suffix == ".h5" and not h5py.is_hdf5(path):
-        raise InputError(f"{path}: not a Keras model (the file is not an HDF5 file, as .h5 models are)")
-
-
-def save_model(model, path):
-    """Save `model` to `path` (.keras or .h5) atomically. Keras warns through absl that HDF5 is a
-    legacy format; the report saved in it, so the warning is kept quiet."""
+@contextlib.contextmanager
+def quiet_absl():
+    """Keep Keras's absl warnings about saving and loading quiet: that HDF5 is a legacy format
+    (the report saved in it), and that a loaded model's metrics are built only when it is
+    trained or evaluated (which is how Keras works, not a problem of the model)."""
     absl = logging.getLogger("absl")
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        with atomic_path(path) as temporary:
-            model.save(temporary)
+        yield
     finally:
         absl.setLevel(level)
+
+
+def save_model(model, path):
+    """Save `model` to `path` (.keras or .h5) atomically."""
+    with quiet_absl(), atomic_path(path) as temporary:
+        model.save(temporary)
 
 
 def layer_detail(kind, config):

@@ -127,3 +127,21 @@ def test_a_switch_turns_a_setting_on_or_off_over_its_base(monkeypatch):
     assert parse(["--batch-norm", "--deterministic"]) == RunConfig(data="mnist", batch_norm=True, deterministic=True)
     assert parse(["--no-batch-norm"], base=with_batch_norm) == RunConfig(data="mnist", deterministic=True)
     assert parse([], base=with_batch_norm) == RunConfig(data="mnist", batch_norm=True, deterministic=True)
+
+
+@pytest.mark.parametrize("epochs", [-3, 0])
+def test_bad_epochs_are_named_alone_not_with_the_warmup_nobody_gave(epochs):
+    with pytest.raises(InputError) as error:
+        RunConfig(epochs=epochs)
+    assert str(error.value) == f"epochs must be at least 1, got {epochs}"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"schedule": "cosine", "warmup_epochs": -1.0}, "warmup epochs must be in [0, epochs), got -1"),
+    ({"schedule": "cosine", "warmup_epochs": -1.0, "epochs": 0}, "epochs must be at least 1, got 0; warmup epochs"),
+    ({"schedule": "cosine", "epochs": 2, "warmup_epochs": 2.0}, "warmup epochs must be in [0, epochs), got 2 of 2"),
+])
+def test_a_bad_warmup_is_named(values, message):
+    with pytest.raises(InputError) as error:
+        RunConfig(**values)
+    assert message in str(error.value)

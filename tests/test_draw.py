@@ -580,3 +580,33 @@ def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(stub_client, 
         answer = post(stub_client, endpoint, body)
         assert answer.status_code == 400 and "must be a JSON object" in answer.get_json()["error"]
     assert written(tmp_path) == before  # /undo-save did not undo
+
+
+def test_a_burst_of_64_concurrent_predicts_and_saves_is_all_answered_and_each_save_lands_once(client, tmp_path):
+    import threading
+
+    image_url, _ = drawing()
+    requests = [("/save", {"image": image_url, "label": index % 10, "split": ("train", "validation")[index % 2]})
+                if index % 2 else ("/predict", {"image": image_url}) for index in range(64)]
+    answers, start = [None] * len(requests), threading.Barrier(len(requests))
+
+    def send(index, path, body):
+        request = urllib.request.Request(server.url.rstrip("/") + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        start.wait()  # every connection at once
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answers[index] = (answer.status, json.load(answer))
+        except Exception as error:  # a reset connection or a refusal: recorded, and fails below
+            answers[index] = (None, repr(error))
+
+    with browser.ServerThread(client.application) as server:
+        threads = [threading.Thread(target=send, args=(index, *request)) for index, request in enumerate(requests)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert all(status == 200 for status, _ in answers), [answer for answer in answers if answer[0] != 200]
+    saved = [body["file"] for (path, _), (_, body) in zip(requests, answers) if path == "/save"]
+    assert len(set(saved)) == len(saved) == 32
+    assert sorted(str(path.relative_to("data")) for path in written(tmp_path)) == sorted(saved)

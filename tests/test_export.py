@@ -191,3 +191,19 @@ def test_a_failed_check_writes_nothing(tiny_runs, digits_npz, tmp_path, monkeypa
     with pytest.raises(export.CheckFailed, match="check failed, not written"):
         export.export_checked(member.model, "onnx", tmp_path, inputs, labels, member.read(inputs), data["x_train"])
     assert not list(tmp_path.iterdir())
+
+
+def test_an_int8_conversion_prints_nothing_and_other_converter_output_still_shows(tiny_runs, test_images, tmp_path,
+                                                                                   capfd):
+    import os
+
+    from digits import export
+    from digits.model import load_trained_model
+
+    model = load_trained_model(tiny_runs["plain"] / "model.keras")
+    capfd.readouterr()
+    export.export_tflite(model, tmp_path / "model-int8.tflite", representative=to_inputs(test_images[0][:20]))
+    assert (tmp_path / "model-int8.tflite").stat().st_size and "fully_quantize" not in capfd.readouterr().err
+    with export.converter_notice_dropped():
+        os.write(2, b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\nsomething else\n")
+    assert capfd.readouterr().err == "something else\n"

@@ -44,3 +44,26 @@ def test_bfloat16_is_read_from_the_cpu_flags(monkeypatch):
 ])
 def test_workers_share_out_the_cores(workers, threads, runs_left, cores, expected):
     assert plan_workers(workers, threads, runs_left, cores) == expected
+
+
+# What TensorFlow prints before its C++ log reads TF_CPP_MIN_LOG_LEVEL, so the level cannot quiet it;
+# twice, as two of its libraries each carry the code (libtensorflow_framework and the profiler plugin).
+HARMLESS_START_UP_LINES = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers on your machine, GPU will not be used.",
+    "oneDNN custom operations are on.",  # on CPUs where TensorFlow turns oneDNN on by default
+)
+
+
+def test_tensorflow_starts_with_only_the_harmless_lines_the_docs_name():
+    import os
+    from pathlib import Path
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", "import digits, tensorflow"], cwd=Path(__file__).resolve().parents[1],
+                            env=env, capture_output=True, text=True, timeout=300)
+    unknown = [line for line in result.stderr.splitlines()
+               if not any(known in line for known in HARMLESS_START_UP_LINES)]
+    assert result.returncode == 0 and not unknown, result.stderr

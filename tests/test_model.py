@@ -113,3 +113,45 @@ def test_a_mixed_precision_model_is_saved_as_float32_with_its_weights_and_optimi
     # The same weights, computed in float32 rather than bfloat16: the same answers, within bfloat16's rounding.
     np.testing.assert_allclose(plain.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=0.02)
     assert as_float32(plain, config) is plain
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """A tiny trained model saved as model.keras and model.h5, and each cut to half its length."""
+    from digits.model import save_model
+
+    folder = tmp_path_factory.mktemp("saved")
+    model = new_model(RunConfig(filters=(2, 2), epochs=1))
+    model.fit(np.zeros((4, 28, 28, 1)), to_one_hot(np.zeros(4, dtype=int)), verbose=0)
+    paths = {}
+    for name in ("model.keras", "model.h5"):
+        save_model(model, folder / name)
+        whole = (folder / name).read_bytes()
+        paths[name] = folder / name
+        (folder / f"cut-{name}").mkdir()
+        paths[f"cut-{name}"] = folder / f"cut-{name}" / name
+        paths[f"cut-{name}"].write_bytes(whole[:len(whole) // 2])
+    return paths
+
+
+@pytest.mark.parametrize("name, message", [
+    ("cut-model.keras", r"model.keras: not a complete Keras model \(the zip archive is cut short"),
+    ("cut-model.h5", r"model.h5: not a complete Keras model \(the HDF5 file is cut short: [\d,]+ of its [\d,]+ bytes\)"),
+])
+def test_a_model_file_cut_short_is_named_so(saved_models, name, message):
+    from digits.errors import InputError
+    from digits.model import load_trained_model
+
+    with pytest.raises(InputError, match=message) as error:
+        load_trained_model(saved_models[name])
+    assert "not found" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5"])
+def test_loading_a_model_logs_no_warning(saved_models, name, caplog):
+    from digits.model import load_trained_model
+
+    with caplog.at_level("WARNING"):
+        model = load_trained_model(saved_models[name])
+    assert model.output_shape == (None, 10)
+    assert not [record.getMessage() for record in caplog.records if record.levelname != "INFO"]
