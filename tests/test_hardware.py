@@ -67,3 +67,5 @@ def test_tensorflow_starts_with_only_the_harmless_lines_the_docs_name():
     unknown = [line for line in result.stderr.splitlines()
                if not any(known in line for known in HARMLESS_START_UP_LINES)]
     assert result.returncode == 0 and not unknown, result.stderr
+    documented = " ".join((Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text().split())
+    assert all(line in documented for line in HARMLESS_START_UP_LINES)
