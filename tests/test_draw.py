@@ -582,6 +582,7 @@ def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(stub_client, 
     assert written(tmp_path) == before  # /undo-save did not undo
 
 
+@pytest.mark.slow
 def test_a_burst_of_64_concurrent_predicts_and_saves_is_all_answered_and_each_save_lands_once(client, tmp_path):
     import threading
 

@@ -55,6 +55,7 @@ HARMLESS_START_UP_LINES = (
 )
 
 
+@pytest.mark.slow
 def test_tensorflow_starts_with_only_the_harmless_lines_the_docs_name():
     import os
     from pathlib import Path
