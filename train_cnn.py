@@ -95,7 +95,6 @@ def main(argv=None):
 
     figures = args.figures or run.figures
     title = f"{config.describe()}; {training.describe_training_set(len(dataset.train_images), config)}"
-    plots.save_training_curves(result.history, run.curves_png, title, result.test)
     plots.save_digit_grid(dataset.train_images, dataset.train_labels, f"{figures}/training_digits.png",
                           f"The first nine training images ({dataset.source})")
     if config.augments():  # what the augmentation makes of the first training digits, with this seed

@@ -89,17 +89,6 @@ def save_metric_curve(history, metric, path, title, test_value=None):
     return save(fig, path)
 
 
-def save_training_curves(history, path, title, test=None):
-    """Accuracy and loss per epoch side by side: the run folder's at-a-glance view."""
-    test = test or {}
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    fig.suptitle(title)
-    for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss")):
-        draw_metric(ax, history, metric, test.get(metric))
-        ax.set_title(f"{metric} per epoch")
-    return save(fig, path)
-
-
 def class_colours():
     """Ten distinguishable colours, one per digit (matplotlib's tab10)."""
     return [f"C{digit}" for digit in range(10)]

@@ -5,7 +5,6 @@ A finished run folder (default models/cnn/) holds:
     model.h5        the same model in HDF5, the format the report saved
     run.json        config, data, per-epoch history, test loss and accuracy, seconds, versions
     history.csv     the per-epoch history as a table
-    curves.png      accuracy and loss per epoch
     figures/        the report's figures of this run (train_cnn.py, evaluate.py)
     tensorboard/    TensorBoard's logs of every epoch
 While training it also holds checkpoint/, removed once the run is saved:
@@ -41,7 +40,6 @@ class RunFolder:
         self.model_h5 = self.path / "model.h5"
         self.run_json = self.path / "run.json"
         self.history_csv = self.path / "history.csv"
-        self.curves_png = self.path / "curves.png"
         self.figures = self.path / "figures"
         self.tensorboard = self.path / "tensorboard"
         self.checkpoint = self.path / "checkpoint"
