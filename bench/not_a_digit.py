@@ -1,0 +1,145 @@
+"""How well each "not a digit" score tells digits from other things, for saved runs.
+
+    python bench/not_a_digit.py models/ood/report-seed1 models/ood/modern-seed1
+    python bench/not_a_digit.py RUN --count 2000 --json results/not_a_digit.json
+
+For each run (trained with a validation slice), its network's penultimate features and logits
+(digits.not_a_digit) are read for two groups of images:
+
+- to choose on: the run's validation slice (digits it did not train on) against each kind of
+  digits.outliers made from seed 1, the digit-made kinds from its training digits;
+- to measure only: MNIST's test set and scikit-learn's 8x8 digits (other writers, through
+  bench/foreign_digits.py), against each kind made from seed 2 (the digit-made kinds from test
+  digits), and Fashion-MNIST's test set (Debian's dataset-fashion-mnist) if it is installed.
+
+It prints, per method, the AUROC and the share of outliers that pass when 95% of the digits do
+(FPR95), and at the threshold that keeps 99% of the validation digits: the share refused of
+each set, and the test accuracy on the digits kept. Besides the methods of digits.not_a_digit,
+"energy, mahalanobis" is the lower of the two scores' percentiles among the training digits:
+refused when either score is unusual.
+
+Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from digits import not_a_digit, outliers
+from digits.config import load_config
+from digits.data import load_dataset, load_mnist, split_point, to_inputs
+from digits.files import write_json
+from digits.model import load_trained_model
+from digits.run_folder import RunFolder
+from foreign_digits import sklearn_digits
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+COMBINED = "energy, mahalanobis"
+METHODS = (*not_a_digit.METHODS, COMBINED)
+KEEP = 0.99
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders trained with a validation slice")
+    parser.add_argument("--count", type=int, default=1000, help="images of each outlier kind (default: %(default)s)")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure here")
+    return parser.parse_args()
+
+
+class Scorer:
+    """One run's network, the statistics its scores need, and each method's score of any images."""
+
+    def __init__(self, model, train_images, train_labels):
+        self.model = model
+        features = not_a_digit.features_of(model, to_inputs(train_images))
+        self.digitness = not_a_digit.fit_digitness(features, train_labels)
+        reference = slice(0, 10_000)  # training digits whose scores set each score's percentiles
+        self.reference = {method: np.sort(not_a_digit.scores(method, features, self.digitness)[reference])
+                          for method in ("energy", "mahalanobis")}
+
+    def scores(self, images):
+        """method -> scores, and the predicted digits."""
+        features = not_a_digit.features_of(self.model, to_inputs(images))
+        result = {method: not_a_digit.scores(method, features, self.digitness) for method in not_a_digit.METHODS}
+        result[COMBINED] = np.minimum(*(np.searchsorted(self.reference[method], result[method]) / len(self.reference[method])
+                                        for method in ("energy", "mahalanobis")))
+        return result, features.logits.argmax(axis=1)
+
+
+def separation(digit_scores, outlier_scores):
+    """(AUROC, share of outliers passing where 95% of digits pass)."""
+    truth = np.r_[np.ones(len(digit_scores)), np.zeros(len(outlier_scores))]
+    auroc = roc_auc_score(truth, np.r_[digit_scores, outlier_scores])
+    return auroc, float(np.mean(outlier_scores >= np.quantile(digit_scores, 0.05)))
+
+
+def image_sets(run, count):
+    """(digits to choose on, outliers to choose on, digits to measure, outliers to measure, the test labels)."""
+    config = load_config(RunFolder(run).run_json)
+    if not config.validation_split:
+        raise SystemExit(f"{run}: trained without a validation slice, nothing to choose on")
+    dataset = load_dataset(config.data, config.limit)
+    cut = split_point(len(dataset.train_images), config.validation_split)
+    train = dataset.train_images[:cut], dataset.train_labels[:cut]
+    validation = dataset.train_images[cut:]
+    choose_outliers = {f"{kind}, seed 1": images for kind, images in outliers.make_all(count, 1, *train).items()}
+    measure_outliers = {f"{kind}, seed 2": images
+                        for kind, images in outliers.make_all(count, 2, dataset.test_images, dataset.test_labels).items()}
+    if FASHION_MNIST.is_dir():
+        _, (fashion, _) = load_mnist(str(FASHION_MNIST))
+        measure_outliers["Fashion-MNIST (test)"] = fashion
+    measure_digits = {"MNIST test": dataset.test_images, "scikit-learn digits": sklearn_digits()[0]}
+    return train, {"validation digits": validation}, choose_outliers, measure_digits, measure_outliers, dataset.test_labels
+
+
+def bench_run(run, count):
+    (train_images, train_labels), choose_digits, choose_outliers, measure_digits, measure_outliers, test_labels = \
+        image_sets(run, count)
+    scorer = Scorer(load_trained_model(RunFolder(run).model_keras), train_images, train_labels)
+    scored = {name: scorer.scores(images) for group in (choose_digits, choose_outliers, measure_digits, measure_outliers)
+              for name, images in group.items()}
+    validation = scored["validation digits"][0]
+    figures = {"choose": {}, "measure": {}, "refused": {}, "kept_test_accuracy": {}}
+    for method in METHODS:
+        figures["choose"][method] = {kind: separation(validation[method], scored[kind][0][method]) for kind in choose_outliers}
+        figures["measure"][method] = {kind: separation(scored["MNIST test"][0][method], scored[kind][0][method])
+                                      for kind in measure_outliers}
+        threshold = not_a_digit.threshold_keeping(validation[method], KEEP)
+        figures["refused"][method] = {name: float(np.mean(scores[method] < threshold)) for name, (scores, _) in scored.items()}
+        test_scores, test_predicted = scored["MNIST test"]
+        kept = test_scores[method] >= threshold
+        figures["kept_test_accuracy"][method] = float(np.mean(test_predicted[kept] == test_labels[kept]))
+    return figures
+
+
+def print_table(title, rows, columns, cell):
+    print(f"\n{title}\n\n| | " + " | ".join(columns) + " |\n| --- |" + " --- |" * len(columns))
+    for row in rows:
+        print(f"| {row} | " + " | ".join(cell(row, column) for column in columns) + " |")
+
+
+def main():
+    args = parse_args()
+    results = {}
+    for run in args.runs:
+        print(f"\n## {run}", flush=True)
+        figures = results[run] = bench_run(run, args.count)
+        for group, meaning in (("choose", "to choose on: validation digits against outliers of seed 1"),
+                               ("measure", "measured only: MNIST's test digits against outliers of seed 2 and Fashion-MNIST")):
+            kinds = list(figures[group][METHODS[0]])
+            print_table(f"AUROC / FPR95, {meaning}", kinds, METHODS,
+                        lambda kind, method: "{:.3f} / {:.1%}".format(*figures[group][method][kind]))
+        names = list(figures["refused"][METHODS[0]])
+        print_table(f"Refused at the threshold keeping {KEEP:.0%} of the validation digits", names, METHODS,
+                    lambda name, method: f"{figures['refused'][method][name]:.1%}")
+        print("\nTest accuracy on the digits kept: " + ", ".join(
+            f"{method} {accuracy:.2%}" for method, accuracy in figures["kept_test_accuracy"].items()))
+    if args.json:
+        write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
