@@ -56,12 +56,13 @@ class Digitness:
 
 def fit_digitness(features, labels):
     """Per-digit means of the training features and the inverse of their shared, shrunk covariance."""
-    from sklearn.covariance import LedoitWolf
+    from scipy.linalg import pinvh
+    from sklearn.covariance import ledoit_wolf
 
     h, labels = features.penultimate, np.asarray(labels)
     means = np.stack([h[labels == digit].mean(axis=0) for digit in range(len(features.logits[0]))])
-    covariance = LedoitWolf(assume_centered=True).fit(h - means[labels])
-    return Digitness(means, covariance.precision_)
+    covariance, _ = ledoit_wolf(h - means[labels], assume_centered=True)
+    return Digitness(means, pinvh(covariance))
 
 
 def scores(method, features, digitness=None):
