@@ -13,6 +13,7 @@ page to draw digits, watch the network read them and save them
 
 from dataclasses import replace
 import json
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -25,6 +26,7 @@ from digits.files import check_model_format, short_path
 from digits.export_folder import RUNTIMES
 from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
 from digits.run_folder import DEFAULT_RUN, OWN_DIGITS_RUN, RunFolder, find_model_file
+from digits.runtimes import SUFFIXES
 
 FINE_TUNE_EPOCHS = 3
 # What a saved model brings with it when training continues from it (--model): flags that set
@@ -76,6 +78,9 @@ def add_predict_arguments(parser):
                         help="a run folder, .keras/.h5 or .onnx/.tflite model; again for an ensemble")
     add_runtime_argument(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    parser.add_argument("--saliency", metavar="DIR",
+                        help="also write DIR/<file>.png: where the evidence for the digit read and the runner-up "
+                        "lies (with the run's Keras model)")
 
 
 def add_runtime_argument(parser):
@@ -209,6 +214,8 @@ def predict_main(args):
     from digits.ensemble import Ensemble, model_source  # TensorFlow loads only to read with Keras
 
     model_files = [model_source(path, args.runtime) for path in args.model]
+    if args.saliency:
+        check_saliency_flag(args)
     images, readable, skipped = [], [], 0
     for path in args.files:
         try:
@@ -223,6 +230,9 @@ def predict_main(args):
     ensemble = Ensemble(model_files, args.runtime)
     print_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
     _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
+    if args.saliency:
+        written = save_heat_maps(ensemble, args.model, np.stack(images), readable, probabilities, args.saliency)
+        print(f"Saved {len(written)} heat map figure(s) in {args.saliency}/", file=sys.stderr)
     for path, row in zip(readable, probabilities):
         best, second = np.argsort(-row)[:2]
         if args.json:
@@ -233,6 +243,43 @@ def predict_main(args):
     if skipped:
         print(f"{skipped} file(s) skipped", file=sys.stderr)
     return 0
+
+
+def check_saliency_flag(args):
+    """--saliency follows gradients through a Keras model: an export given as a file has none, and no run to
+    take its Keras model from (a run folder read through its export has: its model.keras)."""
+    for path in args.model:
+        if Path(path).suffix in SUFFIXES:
+            raise InputError(f"--saliency: {path} is an export, which has no gradients to follow; give its run "
+                             "folder or .keras/.h5 model instead")
+    if Path(args.saliency).exists() and not Path(args.saliency).is_dir():
+        raise InputError(f"--saliency {args.saliency}: a file, not a folder")
+
+
+def save_heat_maps(ensemble, paths, images, files, probabilities, folder):
+    """One figure per image in `folder`, named for its file: the image, and where the evidence for the digit
+    read and for the runner-up lies (digits.saliency, in the Keras models' mean logit). Returns the paths."""
+    from digits import plots
+    from digits.model import load_trained_model
+    from digits.saliency import heat_map
+
+    models = [load_trained_model(find_model_file(path)) if member.exported else member.model
+              for path, member in zip(paths, ensemble.members, strict=True)]
+    ranked = np.argsort(-probabilities, axis=1)
+    inputs = to_inputs(images)
+    read, runner_up = heat_map(models, inputs, ranked[:, 0]), heat_map(models, inputs, ranked[:, 1])
+    written, names = [], set()
+    for i, (file, row) in enumerate(zip(files, probabilities)):
+        best, second = ranked[i, :2]
+        name = Path(file).stem
+        while name in names:  # files of the same name from different folders
+            name += "_"
+        names.add(name)
+        written.append(plots.save_heat_maps(
+            images[i], [read[i], runner_up[i]],
+            [f"evidence for {best} ({row[best]:.1%}),\nthe digit read", f"evidence for {second} ({row[second]:.1%}),\nthe runner-up"],
+            Path(folder) / f"{name}.png", f"{short_path(file)}: read {best}"))
+    return written
 
 
 def print_models(ensemble, file=None):

@@ -232,9 +232,22 @@ def save_figures(ensemble, name, dataset, probabilities, results, folder, file_f
                                     f"Confusion matrix of {title}"),
         plots.save_mistakes(
             dataset.test_images, numbers["misclassified"], path("misclassified_digits"),
-            f"{title}: {test['errors']} misread, the most confident mistakes first (with test-set index)",
+            f"{title}: {test['errors']} misread, the most confident mistakes first (with test-set index),\n"
+            "each with where the evidence for the digit read lies",
+            heat_maps=mistake_heat_maps(ensemble, dataset.test_images, numbers["misclassified"][:plots.MISTAKES_SHOWN]),
         ),
     ]
+
+
+def mistake_heat_maps(ensemble, images, mistakes):
+    """Where the evidence for the digit read lies in each mistake's image (digits.saliency), in the
+    models' mean logit; of the image as it is, also when read with test-time augmentation."""
+    from digits.saliency import heat_map
+
+    if not mistakes:
+        return None
+    inputs = to_inputs(images[[mistake["index"] for mistake in mistakes]])
+    return heat_map([member.model for member in ensemble.members], inputs, [mistake["predicted"] for mistake in mistakes])
 
 
 def save_reliability(ensemble, name, images, bins, ece, folder, file_format):

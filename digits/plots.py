@@ -4,6 +4,7 @@ Figures are built with matplotlib's object API (Figure, not pyplot), so nothing
 needs a display and no figure outlives its function.
 """
 
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -236,20 +237,72 @@ def save_confusion_matrix(labels, predicted, path, title):
     return save(fig, path)
 
 
-def save_mistakes(images, wrong, path, title, columns=8, rows=5):
-    """The misclassified test digits, most confident mistakes first, with true and predicted labels."""
-    shown = wrong[: columns * rows]
+HEAT_MAP_COLOURS = "RdBu_r"  # red: evidence for the class, blue: against it; white, none, drawn transparent
+
+
+def draw_heat_map(ax, image, heat):
+    """A digit (28x28, 0-255) as dark ink on white, with a signed heat map (28x28, in [-1, 1],
+    digits.saliency.heat_map) over it: each pixel as opaque as its evidence is strong, so the ink
+    shows through where the map is weak. Returns the map's image, for a colour bar."""
+    ax.imshow(image, cmap="gray_r", vmin=0, vmax=2 * 255)  # ink in mid grey, so red and blue stand out on it
+    shown = ax.imshow(heat, cmap=HEAT_MAP_COLOURS, vmin=-1, vmax=1, alpha=0.9 * np.clip(np.abs(heat), 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
+
+
+def heat_map_colour_bar(fig, shown, axes, label):
+    """One colour bar for every heat map of a figure (they share the scale of draw_heat_map)."""
+    bar = fig.colorbar(ScalarMappable(norm=shown.norm, cmap=shown.cmap), ax=axes, shrink=0.6, pad=0.01)
+    bar.set_ticks([-1, 0, 1], labels=["against", "none", "for"])
+    bar.set_label(label)
+
+
+MISTAKES_SHOWN = 40  # the most confident mistakes drawn in one figure
+
+
+def save_mistakes(images, wrong, path, title, heat_maps=None, columns=8, limit=MISTAKES_SHOWN):
+    """The misclassified test digits, most confident mistakes first, with true and predicted labels;
+    with heat_maps (one per mistake shown, digits.saliency.heat_map for the digit read), each drawn
+    over its digit, so that each mistake shows where the evidence for the digit it read lies."""
+    shown = wrong[:limit]
     rows = max(1, -(-len(shown) // columns))
-    fig = Figure(figsize=(1.6 * columns, 1.85 * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(1.6 * columns + (1.2 if heat_maps is not None else 0), 1.85 * rows + 0.6),
+                 layout="constrained")
     fig.suptitle(title)
-    for ax in fig.subplots(rows, columns, squeeze=False).flat:
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
         ax.set_axis_off()
-    for ax, mistake in zip(fig.axes, shown):
-        ax.imshow(images[mistake["index"]], cmap="gray", vmin=0, vmax=255)
+    for number, (ax, mistake) in enumerate(zip(axes.flat, shown)):
+        image = images[mistake["index"]]
+        if heat_maps is None:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.set_axis_on()  # a frame, so the white paper shows against the white page
+            heat = draw_heat_map(ax, image, heat_maps[number])
         ax.set_title(f"#{mistake['index']}: true {mistake['true']}, read {mistake['predicted']}\n"
                      f"{mistake['confidence']:.1%} sure", fontsize=9)
     if not shown:
-        fig.axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=14)
+    elif heat_maps is not None:
+        heat_map_colour_bar(fig, heat, axes, "evidence for the digit read: red for it, blue against it")
+    return save(fig, path)
+
+
+def save_heat_maps(image, heat_maps, captions, path, title):
+    """One image (28x28, 0-255) as the network sees it, then each heat map (digits.saliency.heat_map)
+    drawn over it, captioned (e.g. the digit read, then the runner-up)."""
+    fig = Figure(figsize=(2.2 * (1 + len(heat_maps)) + 1, 2.9), layout="constrained")
+    fig.suptitle(title, fontsize=10)
+    axes = fig.subplots(1, 1 + len(heat_maps))
+    axes[0].imshow(image, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    axes[0].set_title("as the network sees it", fontsize=9)
+    for ax, heat, caption in zip(axes[1:], heat_maps, captions, strict=True):
+        shown = draw_heat_map(ax, image, heat)
+        ax.set_title(caption, fontsize=9)
+    heat_map_colour_bar(fig, shown, axes[1:], "evidence for the digit:\nred for it, blue against it")
     return save(fig, path)
 
 

@@ -162,3 +162,36 @@ def test_predict_on_a_folder_says_it_is_a_folder(tmp_path):
     saved_run(tmp_path / "RUN")
     result = add_own_digits("predict", "--model", "RUN", "digits", cwd=tmp_path)
     assert "skipped digits: a folder, not an image file" in result.stderr
+
+
+@pytest.mark.parametrize("model, saliency, message", [
+    ("model.onnx", "maps", "--saliency: model.onnx is an export, which has no gradients to follow"),
+    ("RUN", "RUN/run.json", "--saliency RUN/run.json: a file, not a folder"),
+])
+def test_saliency_that_cannot_apply_is_refused_in_one_line(tmp_path, model, saliency, message):
+    saved_run(tmp_path / "RUN")
+    (tmp_path / "model.onnx").write_bytes(b"")
+    result = add_own_digits("predict", "--model", model, "--saliency", saliency, "x.png", cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "maps").exists()
+
+
+@pytest.mark.slow
+def test_saliency_writes_a_figure_per_image(tmp_path):
+    from digits.config import RunConfig
+    from digits.model import build_cnn
+
+    build_cnn(RunConfig(filters=(4,))).save(tmp_path / "model.keras")
+    images, _ = sklearn_digits_as_mnist()
+    for folder, image in (("a", images[0]), ("b", images[1])):  # two files of the same name
+        (tmp_path / folder).mkdir()
+        Image.fromarray(255 - image).save(tmp_path / folder / "digit.png")
+    result = add_own_digits("predict", "--model", "model.keras", "--saliency", "maps", "--json", "a/digit.png",
+                            "b/digit.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == ["a/digit.png", "b/digit.png"]
+    assert "Saved 2 heat map figure(s) in maps/" in result.stderr
+    for name in ("digit.png", "digit_.png"):
+        with Image.open(tmp_path / "maps" / name) as figure:
+            assert figure.width > 600

@@ -84,6 +84,27 @@ def test_mistakes_are_listed_most_confident_first():
     assert numbers["misclassified"][0]["confidence"] > numbers["misclassified"][1]["confidence"]
 
 
+def test_each_mistake_is_drawn_with_its_heat_map(tmp_path):
+    """Evidence for the digit read is drawn red over the digit, evidence against it blue; without maps, neither."""
+    from digits.plots import save_mistakes
+
+    images = np.zeros((2, 28, 28), np.uint8)
+    wrong = [{"index": 1, "true": 3, "predicted": 8, "confidence": 0.9}]
+    heat = np.zeros((1, 28, 28))
+    heat[0, :14], heat[0, 14:] = 1.0, -1.0
+
+    def colours(**maps):
+        with Image.open(save_mistakes(images, wrong, tmp_path / "mistakes.png", "mistakes", **maps)) as figure:
+            pixels = np.asarray(figure.convert("RGB")).reshape(-1, 3).astype(int)
+        red, green, blue = pixels.T
+        return ((red - blue > 40) & (red - green > 60)).sum(), ((blue - red > 60) & (blue - green > 30)).sum()
+
+    reds, blues = colours(heat_maps=heat)
+    bar_reds, bar_blues = colours(heat_maps=np.zeros_like(heat))  # the colour bar alone
+    assert reds - bar_reds > 5000 and blues - bar_blues > 5000
+    assert colours() == (0, 0)
+
+
 @pytest.mark.slow
 def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
     figures = tmp_path / "figures"
