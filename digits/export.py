@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from digits.data import to_inputs
 from digits.errors import InputError
-from digits.files import atomic_folder, atomic_path
-from digits.export_folder import FILES, sha256_of
+from digits.export_folder import FILES
+from digits.files import atomic_folder, atomic_path, sha256_of
 from digits.runtimes import ExportedModel, read_in_batches
 
 FORMATS = ("savedmodel", "onnx", "tflite", "tflite-int8")

@@ -5,22 +5,16 @@ export, and each export's file and SHA-256. An export is fresh while all three s
 fresh export stands in for its run's Keras model (`--runtime auto`). Nothing here imports TensorFlow.
 """
 
-import hashlib
 from pathlib import Path
 
 from digits.errors import InputError
-from digits.files import read_json
+from digits.files import read_json, sha256_of
 from digits.run_folder import temperature_of
 
 EXPORT_FOLDER = "export"  # a run's exports: RUN/export/
 EXPORT_JSON = "export.json"
 FILES = {"savedmodel": "saved_model", "onnx": "model.onnx", "tflite": "model.tflite", "tflite-int8": "model_int8.tflite"}
 RUNTIMES = ("auto", "keras", "onnx", "tflite")  # auto: a fresh model.onnx, else model.tflite, else Keras
-
-
-def sha256_of(path):
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def read_record(folder):

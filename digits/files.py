@@ -2,6 +2,7 @@
 that is not whole (cut short by a copy or a crash elsewhere) before TensorFlow loads to read it."""
 
 from contextlib import contextmanager
+import hashlib
 import json
 import os
 import re
@@ -69,6 +70,11 @@ def read_json(path):
 def write_json(path, value):
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def sha256_of(path):
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def write_text(path, text):

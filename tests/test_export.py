@@ -17,7 +17,8 @@ from digits.run_folder import temperature_of
 from digits.data import to_inputs
 from digits.ensemble import Ensemble
 from digits.errors import InputError
-from digits.export_folder import FILES, fresh_export, read_record, sha256_of
+from digits.export_folder import FILES, fresh_export, read_record
+from digits.files import sha256_of
 from digits.runtimes import ExportedModel
 
 ROOT = Path(__file__).resolve().parent.parent
