@@ -230,19 +230,32 @@ def predict_main(args):
     ensemble = Ensemble(model_files, args.runtime)
     print_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
     _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
+    digit_scores, looks_like_a_digit = digit_verdicts(ensemble, to_inputs(np.stack(images)))
     if args.saliency:
         written = save_heat_maps(ensemble, args.model, np.stack(images), readable, probabilities, args.saliency)
         print(f"Saved {len(written)} heat map figure(s) in {args.saliency}/", file=sys.stderr)
-    for path, row in zip(readable, probabilities):
+    for path, row, score, is_digit in zip(readable, probabilities, digit_scores, looks_like_a_digit):
         best, second = np.argsort(-row)[:2]
         if args.json:
+            verdict = {} if score is None else {"looks_like_a_digit": bool(is_digit), "digit_score": round(float(score), 4)}
             print(json.dumps({"file": str(path), "digit": int(best), "probability": round(float(row[best]), 6),
-                              "runner_up": int(second), "runner_up_probability": round(float(row[second]), 6)}))
+                              "runner_up": int(second), "runner_up_probability": round(float(row[second]), 6), **verdict}))
         else:
-            print(f"{path}: {best} ({row[best]:.1%}), runner-up {second} ({row[second]:.1%})")
+            verdict = "" if score is None or is_digit else f"not a digit (digit score {score:.3f}); "
+            print(f"{path}: {verdict}{best} ({row[best]:.1%}), runner-up {second} ({row[second]:.1%})")
     if skipped:
         print(f"{skipped} file(s) skipped", file=sys.stderr)
     return 0
+
+
+def digit_verdicts(ensemble, inputs):
+    """Each input's digit score and whether it looks like a digit (digits.not_a_digit), or Nones, with a note
+    on stderr saying why, where the models have no detector."""
+    try:
+        return ensemble.digit_verdicts(inputs)
+    except InputError as error:
+        print(f"No not-a-digit verdict: {error}", file=sys.stderr)
+        return [None] * len(inputs), [None] * len(inputs)
 
 
 def check_saliency_flag(args):

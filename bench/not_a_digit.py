@@ -14,9 +14,8 @@ For each run (trained with a validation slice), its network's penultimate featur
 
 It prints, per method, the AUROC and the share of outliers that pass when 95% of the digits do
 (FPR95), and at the threshold that keeps 99% of the validation digits: the share refused of
-each set, and the test accuracy on the digits kept. Besides the methods of digits.not_a_digit,
-"energy, mahalanobis" is the lower of the two scores' percentiles among the training digits:
-refused when either score is unusual.
+each set, and the test accuracy on the digits kept. The statistics are fitted as a run's
+detector fits them (digits.not_a_digit.fit_detector).
 
 Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
@@ -36,9 +35,8 @@ from digits.run_folder import RunFolder
 from foreign_digits import sklearn_digits
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-COMBINED = "energy, mahalanobis"
-METHODS = (*not_a_digit.METHODS, COMBINED)
-KEEP = 0.99
+METHODS = not_a_digit.METHODS
+KEEP = not_a_digit.KEEP
 
 
 def parse_args():
@@ -54,19 +52,15 @@ class Scorer:
 
     def __init__(self, model, train_images, train_labels):
         self.model = model
-        features = not_a_digit.features_of(model, to_inputs(train_images))
-        self.digitness = not_a_digit.fit_digitness(features, train_labels)
-        reference = slice(0, 10_000)  # training digits whose scores set each score's percentiles
-        self.reference = {method: np.sort(not_a_digit.scores(method, features, self.digitness)[reference])
-                          for method in ("energy", "mahalanobis")}
+        count = not_a_digit.STATISTICS_IMAGES
+        features = not_a_digit.features_of(model, to_inputs(train_images[:count]))
+        self.statistics = not_a_digit.fit_statistics(features, train_labels[:count])
 
     def scores(self, images):
         """method -> scores, and the predicted digits."""
         features = not_a_digit.features_of(self.model, to_inputs(images))
-        result = {method: not_a_digit.scores(method, features, self.digitness) for method in not_a_digit.METHODS}
-        result[COMBINED] = np.minimum(*(np.searchsorted(self.reference[method], result[method]) / len(self.reference[method])
-                                        for method in ("energy", "mahalanobis")))
-        return result, features.logits.argmax(axis=1)
+        return ({method: not_a_digit.scores(method, features, self.statistics) for method in METHODS},
+                features.logits.argmax(axis=1))
 
 
 def separation(digit_scores, outlier_scores):

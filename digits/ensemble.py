@@ -164,3 +164,24 @@ class Ensemble:
     def probabilities(self, inputs, tta=False):
         """Each model's calibrated probabilities (N, 10) of `inputs` and their average: (list, array)."""
         return combine(self.read_copies(inputs, tta), self.temperatures())
+
+    def digit_verdicts(self, inputs):
+        """Whether each input (N, 28, 28, 1) looks like a digit at all: (scores, looks like a digit), by each
+        model's not-a-digit detector (digits.not_a_digit.detector_of), the majority deciding, the score their
+        mean. InputError, saying why, when a model has none: it reads through an export, whose graph gives
+        probabilities only, or it is not in a run folder that names its data."""
+        from digits import not_a_digit
+
+        votes, scores = [], []
+        for member in self.members:
+            run = member.model_file.parent
+            if member.exported:
+                raise InputError(f"{member.model_file}: an export gives probabilities only, not the features a "
+                                 "not-a-digit verdict reads; read with --runtime keras for one")
+            if not (run / "run.json").is_file():
+                raise InputError(f"{member.model_file}: no run.json beside it to name the data its detector is fitted on")
+            detector = not_a_digit.detector_of(member.model_file, member.model)
+            member_scores = detector.scores(not_a_digit.features_of(member.model, inputs))
+            scores.append(member_scores)
+            votes.append(member_scores >= detector.threshold)
+        return np.mean(scores, axis=0), np.mean(votes, axis=0) > 0.5

@@ -57,14 +57,14 @@ def test_the_mahalanobis_score_is_the_distance_to_the_nearest_digits_mean():
     labels = np.repeat(np.arange(3), 200)
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     h = centres[labels] + rng.normal(0, [1.0, 3.0], (600, 2))  # wider along the second axis
-    digitness = not_a_digit.fit_digitness(not_a_digit.Features(h, np.zeros((600, 3))), labels)
-    assert np.allclose(digitness.means, centres, atol=0.4)
+    statistics = not_a_digit.fit_statistics(not_a_digit.Features(h, np.zeros((600, 3))), labels)
+    assert np.allclose(statistics.means, centres, atol=0.4)
 
     probes = np.array([[2.0, 0.0], [0.0, 2.0]])  # as far from digit 0's mean, along a narrow and a wide axis
-    expected = [[((probe - mean) @ digitness.precision @ (probe - mean)) for mean in digitness.means] for probe in probes]
-    distances = not_a_digit.mahalanobis_squared(probes, digitness)
+    expected = [[((probe - mean) @ statistics.precision @ (probe - mean)) for mean in statistics.means] for probe in probes]
+    distances = not_a_digit.mahalanobis_squared(probes, statistics)
     assert np.allclose(distances, expected)
-    scores = not_a_digit.scores("mahalanobis", not_a_digit.Features(probes, np.zeros((2, 3))), digitness)
+    scores = not_a_digit.scores("mahalanobis", not_a_digit.Features(probes, np.zeros((2, 3))), statistics)
     assert np.allclose(scores, -np.min(expected, axis=1))
     assert scores[1] > scores[0]  # a step along the wide axis is the smaller surprise
 
@@ -86,3 +86,126 @@ def test_features_give_back_the_logits_under_the_models_softmax(mnist_digits):
     features = not_a_digit.features_of(model, inputs)
     assert features.penultimate.shape[0] == 20 and features.logits.shape == (20, 10)
     assert np.allclose(softmax(features.logits, axis=1), model.predict(inputs, verbose=0), atol=1e-5)
+
+
+def test_the_combined_score_is_the_lower_of_the_two_percentiles_among_training_digits():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 100)
+    features = not_a_digit.Features(rng.normal(0, 1, (300, 2)) + 5 * labels[:, None], rng.normal(0, 1, (300, 3)))
+    statistics = not_a_digit.fit_statistics(features, labels)
+    combined = not_a_digit.scores("energy and mahalanobis", features, statistics)
+    energy_rank = np.searchsorted(statistics.energies, not_a_digit.scores("energy", features)) / 300
+    distance_rank = np.searchsorted(statistics.mahalanobis, not_a_digit.scores("mahalanobis", features, statistics)) / 300
+    assert np.allclose(combined, np.minimum(energy_rank, distance_rank))
+    assert combined.min() == 0 and combined.max() < 1 and np.mean(combined <= np.quantile(combined, 0.5)) >= 0.5
+
+
+@pytest.fixture(scope="module")
+def untrained_run(tmp_path_factory, mnist_digits):
+    """A run folder of an untrained small net on 300 MNIST digits, the last tenth held out for validation."""
+    from digits.files import write_json
+    from digits.model import build_cnn, save_model
+
+    folder = tmp_path_factory.mktemp("run")
+    (images, labels), (test_images, test_labels) = load_mnist(None, 300)
+    np.savez(folder / "digits.npz", x_train=images, y_train=labels, x_test=test_images[:50], y_test=test_labels[:50])
+    config = RunConfig(filters=(4, 8), data=str(folder / "digits.npz"), validation_split=0.1)
+    model = build_cnn(config)
+    save_model(model, folder / "model.keras")
+    write_json(folder / "run.json", {"config": config.to_dict()})
+    return folder, model
+
+
+def test_a_runs_detector_is_fitted_once_kept_and_fitted_again_for_another_model(untrained_run, tmp_path, monkeypatch):
+    import shutil
+
+    from digits.model import build_cnn, save_model
+
+    folder, model = shutil.copytree(untrained_run[0], tmp_path / "run"), untrained_run[1]  # its model is replaced below
+    detector = not_a_digit.detector_of(folder / "model.keras", model)
+    assert (folder / not_a_digit.DETECTOR_FILE).is_file() and detector.held_out == "validation"
+    assert detector.method == not_a_digit.METHOD
+
+    fits = []
+    monkeypatch.setattr(not_a_digit, "fit_detector", lambda *args: fits.append(args) or pytest.fail("fitted again"))
+    kept = not_a_digit.detector_of(folder / "model.keras", model)
+    assert kept.threshold == detector.threshold and np.array_equal(kept.statistics.precision, detector.statistics.precision)
+    monkeypatch.undo()
+
+    other = build_cnn(RunConfig(filters=(4, 8), seed=2))
+    save_model(other, folder / "model.keras")  # the run was trained again: its old detector no longer holds
+    refitted = not_a_digit.detector_of(folder / "model.keras", other)
+    assert refitted.model_sha256 != detector.model_sha256
+    assert not np.allclose(refitted.statistics.means, detector.statistics.means)
+
+
+def test_a_threshold_keeps_its_share_of_the_validation_digits(untrained_run):
+    folder, model = untrained_run
+    detector = not_a_digit.detector_of(folder / "model.keras", model)
+    (images, _), _ = load_mnist(None, 300)
+    kept = detector.is_digit(not_a_digit.features_of(model, to_inputs(images[270:])))  # the validation tenth
+    assert np.mean(kept) >= not_a_digit.KEEP - 1 / 30
+
+
+def test_a_damaged_detector_file_is_named(tmp_path):
+    from digits.errors import InputError
+
+    path = tmp_path / not_a_digit.DETECTOR_FILE
+    path.write_bytes(b"not an npz")
+    with pytest.raises(InputError, match=f"{path}: not a saved not-a-digit detector"):
+        not_a_digit.load_detector(path)
+
+
+@pytest.mark.slow
+def test_predict_says_what_does_not_look_like_a_digit(untrained_run, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder, _ = untrained_run
+    (images, _), _ = load_mnist(None, 2)
+    for index, image in enumerate(images):
+        Image.fromarray(255 - image).save(tmp_path / f"digit{index}.png")
+    files = [str(tmp_path / f"digit{index}.png") for index in range(2)]
+    script = Path(__file__).resolve().parents[1] / "add_own_digits.py"
+
+    def predict(*args):
+        result = subprocess.run([sys.executable, script, "predict", "--model", str(folder), *args, *files],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    rows = [json.loads(line) for line in predict("--json").splitlines()]
+    detector = not_a_digit.load_detector(folder / not_a_digit.DETECTOR_FILE)  # fitted by the first predict, and kept
+    assert [row["looks_like_a_digit"] for row in rows] == [row["digit_score"] >= detector.threshold for row in rows]
+    assert all(0 <= row["digit_score"] <= 1 for row in rows)
+
+    detector.threshold = 1.01  # nothing passes: each line says so
+    not_a_digit.save_detector(detector, folder / not_a_digit.DETECTOR_FILE)
+    lines = predict().splitlines()
+    assert len(lines) == 2 and all(": not a digit (digit score " in line for line in lines)
+
+
+@pytest.mark.slow
+def test_predict_without_a_run_says_why_there_is_no_verdict(untrained_run, tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder, _ = untrained_run
+    shutil.copy(folder / "model.keras", tmp_path / "bare.keras")
+    (images, _), _ = load_mnist(None, 1)
+    Image.fromarray(255 - images[0]).save(tmp_path / "digit.png")
+    result = subprocess.run([sys.executable, Path(__file__).resolve().parents[1] / "add_own_digits.py", "predict",
+                             "--model", tmp_path / "bare.keras", "--json", tmp_path / "digit.png"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "No not-a-digit verdict: " in result.stderr and "no run.json beside it" in result.stderr
+    assert "looks_like_a_digit" not in json.loads(result.stdout)
