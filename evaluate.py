@@ -78,6 +78,7 @@ def main(argv=None):
     print(f"Data: {len(x_test):,} test images from {dataset.source}\n")
     print_scores(classification_text, numbers)
     print_calibration(rows, len(x_test))
+    refusals = not_a_digit_on(ensemble, to_inputs(x_test), y_test, final.calibrated)
 
     bins = {"before": reliability(y_test, final.uncalibrated), "after": reliability(y_test, final.calibrated)}
     ece = {"before": expected_calibration_error(y_test, final.uncalibrated),
@@ -95,6 +96,7 @@ def main(argv=None):
         "data": dataset.fingerprint(),
         **numbers,
         "calibration": rows,
+        "not_a_digit": refusals,
         "reliability": {when: {key: np.asarray(values).tolist() for key, values in table.items()}
                         for when, table in bins.items()},
         "figures": [str(path) for path in figures],
@@ -188,6 +190,24 @@ def print_scores(classification_text, numbers):
     print(f"ROC AUC per digit  {per_class}")
     print(f"ROC AUC micro-average {numbers['roc_auc']['micro']:.6f}, macro-average {numbers['roc_auc']['macro']:.6f}; "
           f"average precision micro-average {numbers['average_precision']['micro']:.6f}")
+
+
+def not_a_digit_on(ensemble, inputs, labels, probabilities):
+    """How many test digits the models' not-a-digit verdict refuses, and the accuracy on those it keeps
+    (digits.not_a_digit), printed and returned for evaluation.json; why there is none, where there is none."""
+    try:
+        _, looks_like_a_digit = ensemble.digit_verdicts(inputs)
+    except InputError as error:
+        print(f"\nNo not-a-digit verdict: {error}")
+        return {"unavailable": str(error)}
+    kept = looks_like_a_digit.astype(bool)
+    right = probabilities.argmax(axis=1) == labels
+    refusals = {"refused": int((~kept).sum()), "images": len(labels), "share_refused": float(np.mean(~kept)),
+                "accuracy_on_kept": float(right[kept].mean()) if kept.any() else None}
+    kept_accuracy = "none kept" if refusals["accuracy_on_kept"] is None else f"{refusals['accuracy_on_kept']:.2%}"
+    print(f"\nNot a digit: {refusals['refused']:,} of the {len(labels):,} test digits refused "
+          f"({refusals['share_refused']:.2%}); accuracy on the rest {kept_accuracy}, on all {right.mean():.2%}")
+    return refusals
 
 
 def print_calibration(rows, images):

@@ -189,7 +189,9 @@ def detector_of(model_file, model):
     cut = split_point(len(dataset.train_images), config.validation_split)
     train_images, train_labels = dataset.train_images[:cut], dataset.train_labels[:cut]
     has_validation = cut < len(dataset.train_images)
-    held_out = dataset.train_images[cut:] if has_validation else train_images[STATISTICS_IMAGES:2 * STATISTICS_IMAGES]
+    unseen_by_statistics = train_images[STATISTICS_IMAGES:2 * STATISTICS_IMAGES]
+    held_out = (dataset.train_images[cut:] if has_validation
+                else unseen_by_statistics if len(unseen_by_statistics) else train_images)
     detector = fit_detector(model, train_images, train_labels, held_out)
     detector.model_sha256 = model_sha256
     detector.held_out = "validation" if has_validation else "training"

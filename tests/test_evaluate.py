@@ -133,6 +133,9 @@ def test_evaluate_a_run_folder_end_to_end(trained_run, digits_npz, tmp_path):
     assert record["confusion_matrix"] == confusion_matrix(labels, probabilities.argmax(axis=1)).tolist()
     assert record["test"]["loss"] == pytest.approx(log_loss(labels, probabilities), abs=1e-6)
     assert record["test"]["images"] == 297 and record["data"]["source"] == str(digits_npz)
+    refused = record["not_a_digit"]["refused"]  # by the detector the run now keeps beside its model
+    assert 0 <= refused < 297 and (trained_run / "not_a_digit.npz").is_file()
+    assert f"Not a digit: {refused:,} of the 297 test digits refused" in result.stdout
     classification_text = (trained_run / "classification_report.txt").read_text()
     assert "weighted avg" in classification_text and classification_text in result.stdout
 
