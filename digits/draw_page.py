@@ -442,7 +442,7 @@ def reading(reader, digit):
 def evidence_for(reader, digit, target=None):
     """Where the evidence for `target` (default: the digit read) lies in the 28x28 digit, with the digit read,
     the runner-up and target's probability, so the page can caption the map, and the pixels it was drawn on."""
-    probabilities = reader.probabilities(digit)
+    probabilities = np.round(reader.probabilities(digit), 6)  # as /predict rounds them: the same digit read
     read, runner_up = (int(index) for index in np.argsort(-probabilities, kind="stable")[:2])
     target = read if target is None else target
     try:
