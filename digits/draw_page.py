@@ -1,8 +1,9 @@
 """`add_own_digits.py draw`: a local page to draw digits, watch the network read them, and save them.
 
 The page (static/draw.*) posts each drawing as a PNG; the server converts it with
-digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), and saves
-confirmed drawings where add_own_digits.py reads them. docs/own-digits.md lists the endpoints.
+digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), shows where
+the evidence for a digit lies (digits.saliency), and saves confirmed drawings where add_own_digits.py
+reads them. docs/own-digits.md lists the endpoints.
 
 Safe by default: it answers only its own loopback host and port (no DNS rebinding), takes only
 same-origin JSON objects of capped size and PNGs of at most 1024x1024, names every file itself and never
@@ -35,7 +36,7 @@ from digits.errors import InputError, first_line
 from digits.export_folder import EXPORT_FOLDER
 from digits.runtimes import SUFFIXES
 from digits.own_digits import digit_files, to_mnist_format
-from digits.run_folder import RunFolder
+from digits.run_folder import RunFolder, find_model_file
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -51,10 +52,15 @@ class Reader:
     `reload` picks up models fine-tuned since; with one model it can also switch to another run. `runtime`
     (digits.export_folder.RUNTIMES) says what reads each run, on every reload: with auto a run fine-tuned or
     recalibrated since its export is read with Keras again, as its export is no longer fresh.
+
+    Heat maps follow gradients, which only a Keras model has: a run read through its export gets them from
+    its own Keras model, loaded on the first heat map; an export given as a file has no run to take one
+    from, and heat maps are refused (heat_maps_refused says why).
     """
 
     def __init__(self, paths, runtime="keras"):
         self.lock = threading.Lock()
+        self.heat_map_lock = threading.Lock()  # one heat map at a time: each costs STEPS forward and backward passes
         self.paths = [Path(path) for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
         self.runtime = runtime
         self.reload()
@@ -74,6 +80,8 @@ class Reader:
         with self.lock:
             self.paths, self.ensemble = paths, ensemble
             self.path, self.name = paths[0], ensemble.name
+            self.keras_models = None  # for heat maps, loaded when the first one is asked for
+            self.heat_maps_refused = heat_maps_refusal(paths, ensemble)
             self.models = [{"file": str(member.model_file), "temperature": member.temperature}
                            for member in ensemble.members]
             self.loaded = datetime.now().strftime("%H:%M:%S")
@@ -82,6 +90,43 @@ class Reader:
         """The ten probabilities of one 28x28 digit: each model's calibrated, averaged over the models."""
         with self.lock:
             return self.ensemble.probabilities(to_inputs(digit[None]))[1][0]
+
+    def heat_map(self, digit, target):
+        """Where the evidence for the class `target` lies in one 28x28 digit: (28, 28) in [-1, 1], positive
+        where a pixel speaks for it (digits.saliency.heat_map, of the models' mean logit).
+
+        Raises InputError, in one line, when the models have no Keras model to follow gradients through.
+        """
+        from digits.saliency import heat_map
+
+        with self.lock:
+            if self.heat_maps_refused:
+                raise InputError(self.heat_maps_refused)
+            if self.keras_models is None:
+                self.keras_models = keras_models(self.paths, self.ensemble)
+            models = self.keras_models
+        with self.heat_map_lock:  # outside self.lock: readings go on while a map is computed
+            try:
+                return heat_map(models, to_inputs(digit[None]), [target])[0]
+            except ValueError as error:  # a model that does not end in the Dense layer whose logits are explained
+                raise InputError(f"no heat map: {first_line(error)}") from None
+
+
+def heat_maps_refusal(paths, ensemble):
+    """Why heat maps cannot be drawn for these models (None: they can): an export given as a file."""
+    for path, member in zip(paths, ensemble.members, strict=True):
+        if member.exported and Path(path).suffix in SUFFIXES:
+            return (f"no heat maps: {path} is an export, which has no gradients to follow; start the page with "
+                    "its run folder or .keras/.h5 model to see them")
+    return None
+
+
+def keras_models(paths, ensemble):
+    """The Keras model of each member: its own, or for a run read through its export, the run's."""
+    from digits.model import load_trained_model
+
+    return [load_trained_model(find_model_file(path)) if member.exported else member.model
+            for path, member in zip(paths, ensemble.members, strict=True)]
 
 
 def switching_refused(count):
@@ -102,7 +147,7 @@ class DrawState:
 
 
 def create_app(reader, data_dir, port, host="127.0.0.1", runs_dir=None):
-    """The Flask app: the page, and its JSON endpoints /state, /predict, /save, /undo-save, /reload.
+    """The Flask app: the page, and its JSON endpoints /state, /predict, /heat-map, /save, /undo-save, /reload.
 
     runs_dir holds the run folders the page may switch the model to (by default the folder
     that holds the starting model's run folder, e.g. models/ for models/cnn).
@@ -171,6 +216,15 @@ def add_data_routes(app, state):
         digit = mnist_digit(posted_png(g.body)[1])
         return jsonify(reading(state.reader, digit))
 
+    @app.post("/heat-map")
+    def evidence():
+        """{"image"} explains the digit read; {"image", "digit": D} explains D, e.g. the runner-up."""
+        target = checked_digit(g.body["digit"], "digit") if "digit" in g.body else None
+        digit = mnist_digit(posted_png(g.body)[1])
+        if state.reader.heat_maps_refused:  # before reading: nothing is computed for a refusal
+            abort(400, state.reader.heat_maps_refused)
+        return jsonify(evidence_for(state.reader, digit, target))
+
     @app.post("/save")
     def save():
         label, split = checked_label(g.body.get("label")), checked_split(g.body.get("split"))
@@ -215,7 +269,8 @@ def model_state(state):
     models, several = state.reader.models, len(state.reader.models) > 1
     return {"model": state.reader.name, "models": models, "loaded": state.reader.loaded,
             "runs_dir": str(state.runs_dir), "run": None if several else current_run(state.reader.path, state.runs_dir),
-            "runs": [] if several else run_names(state.runs_dir)}
+            "runs": [] if several else run_names(state.runs_dir),
+            "heat_maps": not state.reader.heat_maps_refused, "heat_maps_refused": state.reader.heat_maps_refused}
 
 
 def run_folder_of(path):
@@ -384,11 +439,30 @@ def reading(reader, digit):
     return {"digit": int(np.argmax(probabilities)), "probabilities": probabilities, "pixels": digit.tolist()}
 
 
+def evidence_for(reader, digit, target=None):
+    """Where the evidence for `target` (default: the digit read) lies in the 28x28 digit, with the digit read,
+    the runner-up and target's probability, so the page can caption the map, and the pixels it was drawn on."""
+    probabilities = np.round(reader.probabilities(digit), 6)  # as /predict rounds them: the same digit read
+    read, runner_up = (int(index) for index in np.argsort(-probabilities, kind="stable")[:2])
+    target = read if target is None else target
+    try:
+        heat = reader.heat_map(digit, target)
+    except InputError as error:
+        abort(400, first_line(error))
+    return {"digit": target, "read": read, "runner_up": runner_up, "probability": round(float(probabilities[target]), 6),
+            "heat_map": np.round(np.asarray(heat, dtype=float), 3).tolist(), "pixels": digit.tolist()}
+
+
 def checked_label(label):
-    if isinstance(label, bool) or not (isinstance(label, int) and 0 <= label <= 9
-                                       or isinstance(label, str) and re.fullmatch(r"[0-9]", label)):
-        abort(400, f'"label" must be one digit 0-9, got {brief(label)}')
-    return int(label)
+    return checked_digit(label, "label")
+
+
+def checked_digit(value, name):
+    """A posted digit, 0-9 or "0"-"9", as an int; anything else is a 400 naming the field."""
+    if isinstance(value, bool) or not (isinstance(value, int) and 0 <= value <= 9
+                                       or isinstance(value, str) and re.fullmatch(r"[0-9]", value)):
+        abort(400, f'"{name}" must be one digit 0-9, got {brief(value)}')
+    return int(value)
 
 
 def checked_split(split):

@@ -92,6 +92,62 @@ def test_a_prediction_is_ten_probabilities_of_the_mnist_style_image(client):
     np.testing.assert_array_equal(np.array(reading["pixels"]), to_mnist_format(image))  # the one shared conversion
 
 
+def test_a_heat_map_explains_the_digit_read_on_the_image_the_network_received(client, model_file):
+    from digits.data import to_inputs
+    from digits.model import load_trained_model
+    from digits.saliency import heat_map
+
+    image_url, image = drawing()
+    answer = post(client, "/heat-map", {"image": image_url})
+    assert answer.status_code == 200, answer.get_json()
+    evidence = answer.get_json()
+    reading = post(client, "/predict", {"image": image_url}).get_json()
+    ranked = np.argsort(-np.array(reading["probabilities"]), kind="stable")
+    assert (evidence["digit"], evidence["read"], evidence["runner_up"]) == (reading["digit"], ranked[0], ranked[1])
+    assert evidence["probability"] == reading["probabilities"][reading["digit"]]
+    assert evidence["pixels"] == reading["pixels"]  # the digit the map is drawn over
+    heat = np.array(evidence["heat_map"])
+    assert heat.shape == (28, 28) and np.abs(heat).max() == 1  # scaled for display, signed
+    expected = heat_map(load_trained_model(model_file), to_inputs(to_mnist_format(image)[None]), [reading["digit"]])[0]
+    np.testing.assert_allclose(heat, expected, atol=2e-3)  # the server rounds to 3 decimals
+
+
+def test_a_heat_map_explains_the_digit_asked_for_such_as_the_runner_up(client):
+    image_url, _ = drawing()
+    read = post(client, "/heat-map", {"image": image_url}).get_json()
+    for asked in (read["runner_up"], str(read["runner_up"]), 9 - read["read"]):
+        answer = post(client, "/heat-map", {"image": image_url, "digit": asked})
+        assert answer.status_code == 200, answer.get_json()
+        evidence = answer.get_json()
+        assert evidence["digit"] == int(asked) and evidence["read"] == read["read"]
+        assert np.array(evidence["heat_map"]).shape == (28, 28)
+        assert evidence["heat_map"] != read["heat_map"]  # another class's evidence
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"digit": 10}, '"digit" must be one digit 0-9'),
+    ({"digit": -1}, '"digit" must be one digit 0-9'),
+    ({"digit": "12"}, '"digit" must be one digit 0-9'),
+    ({"digit": True}, '"digit" must be one digit 0-9'),
+    ({"digit": None}, '"digit" must be one digit 0-9'),
+    ({"digit": 3.0}, '"digit" must be one digit 0-9'),
+    ({"digit": [3]}, '"digit" must be one digit 0-9'),
+    ({"image": None}, "PNG data URL"),
+    ({"image": "data:image/jpeg;base64,AAAA"}, "PNG data URL"),
+    ({"image": drawing(kind="blank")[0]}, "nothing to read"),
+])
+def test_a_malformed_heat_map_request_is_a_400_naming_what_is_wrong(client, tmp_path, body, message):
+    body.setdefault("image", drawing()[0])
+    answer = post(client, "/heat-map", body)
+    assert answer.status_code == 400 and message in answer.get_json()["error"], answer.get_json()
+    assert written(tmp_path) == []
+
+
+def test_the_state_says_heat_maps_can_be_drawn(client):
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["heat_maps"] is True and state["heat_maps_refused"] is None
+
+
 def test_a_save_writes_one_png_that_add_own_digits_reads_back_and_undo_takes_it_back(client, tmp_path):
     image_url, _ = drawing()
     answer = post(client, "/save", {"image": image_url, "label": "1", "split": "train"})
@@ -343,6 +399,18 @@ def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client,
     assert reading["probabilities"] == pytest.approx(expected[0], abs=2e-6)
 
 
+def test_with_several_models_the_heat_map_is_of_their_mean_logit(ensemble_client, tiny_runs):
+    from digits.data import to_inputs
+    from digits.model import load_trained_model
+    from digits.saliency import heat_map
+
+    image_url, image = drawing()
+    evidence = post(ensemble_client, "/heat-map", {"image": image_url, "digit": 4}).get_json()
+    models = [load_trained_model(tiny_runs[name] / "model.keras") for name in ("plain", "calibrated")]
+    expected = heat_map(models, to_inputs(to_mnist_format(image)[None]), [4])[0]
+    np.testing.assert_allclose(np.array(evidence["heat_map"]), expected, atol=2e-3)
+
+
 def test_with_several_models_a_switch_is_refused_and_reload_loads_them_all(ensemble_client, tmp_path):
     before = ensemble_client.get("/state", headers={"Host": HOST}).get_json()
     for name in ("plain", "calibrated", "nowhere", None):
@@ -373,10 +441,67 @@ def test_draw_reads_with_every_model_given_and_models_cnn_by_default(monkeypatch
     assert given == [models]
 
 
+# Heat maps when reading through an export --------------------------------------------------------
+
+def test_a_run_read_through_its_export_takes_its_heat_maps_from_the_runs_keras_model(runs):
+    from types import SimpleNamespace
+
+    from digits.ensemble import Member
+
+    run = runs / "cnn"
+    through_export = SimpleNamespace(members=[Member(run / "export" / "model.onnx", object(), None, exported=True)])
+    assert draw_page.heat_maps_refusal([run], through_export) is None
+    (model,) = draw_page.keras_models([run], through_export)
+    assert model.count_params() > 0  # the run's model.keras, loaded
+    refusal = draw_page.heat_maps_refusal([run / "export" / "model.onnx"], through_export)
+    assert refusal.startswith(f"no heat maps: {run / 'export' / 'model.onnx'} is an export, which has no gradients")
+
+
+@pytest.fixture(scope="module")
+def exported_run(tiny_runs, tmp_path_factory):
+    """A copy of the tiny calibrated run (conftest) with its ONNX export, made by export_model.py."""
+    import shutil
+    import subprocess
+    import sys
+
+    run = tmp_path_factory.mktemp("exported") / "calibrated"
+    shutil.copytree(tiny_runs["calibrated"], run)
+    script = Path(__file__).resolve().parent.parent / "export_model.py"
+    result = subprocess.run([sys.executable, str(script), str(run), "--format", "onnx"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+@pytest.mark.slow
+def test_heat_maps_with_an_export_come_from_its_run_or_are_refused_for_an_export_file(exported_run, tmp_path):
+    from digits.data import to_inputs
+    from digits.model import load_trained_model
+    from digits.saliency import heat_map
+
+    image_url, image = drawing()
+    through_export = draw_page.create_app(draw_page.Reader(exported_run, "auto"), tmp_path / "data", PORT).test_client()
+    state = through_export.get("/state", headers={"Host": HOST}).get_json()
+    assert state["model"].endswith("model.onnx") and state["heat_maps"] is True
+    evidence = post(through_export, "/heat-map", {"image": image_url, "digit": 2}).get_json()
+    expected = heat_map(load_trained_model(exported_run / "model.keras"), to_inputs(to_mnist_format(image)[None]), [2])[0]
+    np.testing.assert_allclose(np.array(evidence["heat_map"]), expected, atol=2e-3)
+
+    export_file = exported_run / "export" / "model.onnx"
+    only_export = draw_page.create_app(draw_page.Reader(export_file, "auto"), tmp_path / "data", PORT).test_client()
+    state = only_export.get("/state", headers={"Host": HOST}).get_json()
+    assert state["heat_maps"] is False and "is an export" in state["heat_maps_refused"]
+    refused = post(only_export, "/heat-map", {"image": image_url})
+    assert refused.status_code == 400 and refused.get_json()["error"] == state["heat_maps_refused"]
+    assert post(only_export, "/predict", {"image": image_url}).status_code == 200  # reading still works
+
+
 # Random and malformed bodies ----------------------------------------------------------------------
 
 class StubReader:
     """Reads every digit as a 3 without a model, so that hundreds of bodies post quickly."""
+
+    heat_maps_refused = None
 
     def __init__(self, path):
         self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
@@ -385,6 +510,10 @@ class StubReader:
     def probabilities(self, digit):
         assert digit.shape == (28, 28) and digit.dtype == np.uint8
         return np.eye(10)[3] * 0.9 + 0.01
+
+    def heat_map(self, digit, target):
+        assert digit.shape == (28, 28) and target in range(10)
+        return np.linspace(-1, 1, 28 * 28).reshape(28, 28)
 
     def reload(self, path=None):
         self.path = Path(path or self.path)
@@ -503,7 +632,7 @@ def random_json(rng, depth=0):
         return rng.choice([True, False, None])
     if kind == "list":
         return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {rng.choice(["image", "label", "split", "model", "x", ""]): random_json(rng, depth + 1)
+    return {rng.choice(["image", "label", "split", "model", "digit", "x", ""]): random_json(rng, depth + 1)
             for _ in range(rng.randint(0, 4))}
 
 
@@ -534,13 +663,15 @@ def fuzzed_object(rng, endpoint, images):
         body.update(image=rng.choice(unreadable + misencoded), label=rng.randint(0, 9), split="train")
     elif endpoint == "/save" and body.get("image") in readable:  # something else wrong: nothing may be written
         body[rng.choice(["label", "split"])] = rng.choice(["10", "../train", "test", -1, 1.0, [], None])
+    if endpoint == "/heat-map" and rng.random() < 0.6:
+        body["digit"] = rng.choice([rng.randint(0, 9), str(rng.randint(0, 9)), "10", -1, 2.5, True, random_json(rng, 1)])
     if endpoint == "/reload" and rng.random() < 0.7:
         body["model"] = rng.choice(["cnn", "own-digits", "../cnn", "/tmp", "cnn/../own-digits", random_json(rng, 1)])
     return body
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
-@pytest.mark.parametrize("endpoint", ["/predict", "/save", "/undo-save", "/reload"])
+@pytest.mark.parametrize("endpoint", ["/predict", "/heat-map", "/save", "/undo-save", "/reload"])
 def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(stub_client, tmp_path, endpoint):
     images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
               misencoded_images())
@@ -566,7 +697,7 @@ def test_an_odd_png_is_read_or_refused_never_a_500(stub_client, name):
 
 @pytest.mark.parametrize("name", sorted(broken_pngs()))
 def test_a_broken_png_is_refused(stub_client, tmp_path, name):
-    for endpoint, body in (("/predict", {}), ("/save", {"label": 1, "split": "train"})):
+    for endpoint, body in (("/predict", {}), ("/heat-map", {}), ("/save", {"label": 1, "split": "train"})):
         answer = post(stub_client, endpoint, {"image": data_url(broken_pngs()[name]), **body})
         assert answer.status_code == 400 and "PNG" in answer.get_json()["error"], answer.get_json()
     assert written(tmp_path) == []
@@ -576,7 +707,7 @@ def test_a_broken_png_is_refused(stub_client, tmp_path, name):
 def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(stub_client, tmp_path, body):
     assert post(stub_client, "/save", {"image": drawing()[0], "label": 1, "split": "train"}).status_code == 200
     before = written(tmp_path)
-    for endpoint in ("/predict", "/save", "/undo-save", "/reload"):
+    for endpoint in ("/predict", "/heat-map", "/save", "/undo-save", "/reload"):
         answer = post(stub_client, endpoint, body)
         assert answer.status_code == 400 and "must be a JSON object" in answer.get_json()["error"]
     assert written(tmp_path) == before  # /undo-save did not undo

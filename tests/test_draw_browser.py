@@ -69,6 +69,71 @@ def test_draw_by_mouse_and_touch_read_and_save(page):
     assert requested and all(address.startswith(url) for address in requested), requested
 
 
+def canvas_pixels(driver, canvas_id):
+    """A 28x28 canvas's pixels as (28, 28, 3) RGB."""
+    values = driver.execute_script(
+        f"return Array.from(document.getElementById('{canvas_id}').getContext('2d').getImageData(0, 0, 28, 28).data);")
+    return np.array(values).reshape(28, 28, 4)[..., :3]
+
+
+def drawn_as_the_figures_draw_it(pixels, heat):
+    """The colours plots.draw_heat_map gives a map over its digit: ink in mid grey on white, RdBu_r over it,
+    each pixel as opaque as its evidence is strong."""
+    import matplotlib
+
+    from digits.plots import HEAT_MAP_COLOURS
+
+    grey = (255 - np.array(pixels) / 2)[..., None]
+    heat = np.array(heat)
+    colours = 255 * matplotlib.colormaps[HEAT_MAP_COLOURS]((heat + 1) / 2)[..., :3]
+    opacity = 0.9 * np.clip(np.abs(heat), 0, 1)[..., None]
+    return grey + opacity * (colours - grey)
+
+
+def test_a_drawing_shows_where_the_evidence_lies_and_the_runner_ups_on_demand(page):
+    from selenium.webdriver.common.by import By
+
+    driver, _, folder = page
+    driver.find_element(By.ID, "clear").click()
+    before = browser.heat_maps(driver)
+    browser.draw_digit(driver, driver.find_element(By.ID, "pad"), browser.DIGIT_STROKES[4])
+    browser.wait_for_heat_map(driver, before)
+    shown = driver.execute_script("return evidence")
+    read = int(np.argmax(browser.bar_values(driver)))
+    assert shown["digit"] == shown["read"] == read
+    caption = driver.find_element(By.ID, "heat-caption").text
+    assert caption.startswith(f"Evidence for {read}, the digit read (") and "red pixels speak for" in caption
+    painted = canvas_pixels(driver, "heat-map")
+    np.testing.assert_allclose(painted, drawn_as_the_figures_draw_it(shown["pixels"], shown["heat_map"]), atol=6)
+    assert (np.abs(painted[..., 0] - painted[..., 2]) > 60).sum() > 10  # coloured where the evidence is strong
+    assert driver.find_element(By.CSS_SELECTOR, "#bars li.explained").get_attribute("data-digit") == str(read)
+    driver.save_screenshot(str(folder / "draw-page-heat-map.png"))
+
+    runner_up = driver.find_element(By.ID, "heat-other")
+    assert runner_up.text == f"Evidence for the runner-up, {shown['runner_up']}"
+    before = browser.heat_maps(driver)
+    runner_up.click()
+    browser.wait_for_heat_map(driver, before)
+    other = driver.execute_script("return evidence")
+    assert other["digit"] == shown["runner_up"] and other["heat_map"] != shown["heat_map"]
+    assert driver.find_element(By.ID, "heat-caption").text.startswith(f"Evidence for {shown['runner_up']}, the runner-up (")
+    assert driver.find_element(By.CSS_SELECTOR, "#bars li.explained").get_attribute("data-digit") == str(shown["runner_up"])
+    assert driver.find_element(By.ID, "heat-other").text == f"Back to the digit read, {read}"
+    driver.save_screenshot(str(folder / "draw-page-runner-up.png"))
+
+    before = browser.heat_maps(driver)
+    other_digit = next(digit for digit in range(10) if digit not in (shown["read"], shown["runner_up"]))
+    driver.find_element(By.CSS_SELECTOR, f"#bars li[data-digit='{other_digit}']").click()  # any digit's bar
+    browser.wait_for_heat_map(driver, before)
+    assert driver.execute_script("return evidence.digit") == other_digit
+    assert driver.find_element(By.ID, "heat-caption").text.startswith(f"Evidence for {other_digit} (")
+
+    driver.find_element(By.ID, "clear").click()
+    assert driver.find_element(By.ID, "heat-caption").text == "Lift the pen to see which pixels made the digit."
+    assert not driver.find_element(By.ID, "heat-other").is_displayed()
+    assert browser.console_errors(driver) == []
+
+
 def test_the_run_list_switches_the_model(page):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select

@@ -133,6 +133,21 @@ def wait_for_reading(driver, before, timeout=30):
     return readings(driver)
 
 
+def heat_maps(driver):
+    return int(driver.execute_script("return Number(document.body.dataset.heatMaps || 0)"))
+
+
+def wait_for_heat_map(driver, before, timeout=30):
+    """Wait until the page has shown a heat map after `before` and asks for no other."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def settled(d):
+        return heat_maps(d) > before and d.execute_script("return document.body.dataset.explaining") == "false"
+
+    WebDriverWait(driver, timeout).until(settled)
+    return heat_maps(driver)
+
+
 def bar_values(driver):
     """The ten probabilities the bars show, as fractions."""
     return [float(text.rstrip("%")) / 100 for text in driver.execute_script(

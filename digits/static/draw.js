@@ -1,5 +1,5 @@
-// The draw page: strokes on a canvas, the network's reading of them, and saving them as data.
-// Talks only to its own server: /state, /predict, /save, /undo-save, /reload.
+// The draw page: strokes on a canvas, the network's reading of them, where its evidence lies, and saving them
+// as data. Talks only to its own server: /state, /predict, /heat-map, /save, /undo-save, /reload.
 "use strict";
 
 const SIZE = 280;               // the drawing area in CSS pixels
@@ -72,6 +72,7 @@ pad.addEventListener("pointerdown", (event) => {
   pad.setPointerCapture(event.pointerId);
   current = {width: Number(widthInput.value), points: [pointOf(event)]};
   strokes.push(current);
+  drawingChanged();
   document.body.dataset.lastPointer = event.pointerType;  // mouse, touch or pen: for people and tests
   redraw();
 });
@@ -90,6 +91,7 @@ function endStroke(event) {
   event.preventDefault();
   current = null;
   predict();
+  explainSoon();
 }
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
@@ -98,6 +100,8 @@ function undoStroke() {
   strokes.pop();
   redraw();
   predict();
+  drawingChanged();
+  if (strokes.length) explainSoon(); else showEvidence(null);
 }
 
 function clearDrawing() {
@@ -105,6 +109,8 @@ function clearDrawing() {
   labelChosen = false;
   redraw();
   showReading(null);
+  drawingChanged();
+  showEvidence(null);
 }
 
 widthInput.addEventListener("input", () => { document.getElementById("width-value").textContent = widthInput.value; });
@@ -185,6 +191,115 @@ function showReading(reading) {
   if (!labelChosen) setLabel(reading.digit, false);
   document.body.dataset.readings = String(Number(document.body.dataset.readings || 0) + 1);
 }
+
+// Where the evidence lies ------------------------------------------------------------------------
+// A heat map costs the server dozens of forward and backward passes, so it is asked for only once the pen
+// has rested, not while drawing: a second stroke begun within EXPLAIN_AFTER_MS (the bar of a 4 or a 7)
+// cancels the first one's map.
+const EXPLAIN_AFTER_MS = 300;
+// matplotlib's RdBu_r at eleven points from -1 to 1, the colours of the figures' heat maps (plots.HEAT_MAP_COLOURS).
+const HEAT_COLOURS = ["#053061", "#2065ab", "#4393c3", "#90c4dd", "#d1e5f0", "#f7f6f6", "#fddbc7", "#f3a481",
+                      "#d6604d", "#b1182b", "#67001f"].map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
+
+const heatMap = document.getElementById("heat-map").getContext("2d");
+const heatCaption = document.getElementById("heat-caption");
+const otherButton = document.getElementById("heat-other");
+let edits = 0;                // bumped by every change to the drawing, so a map of an older drawing is dropped
+let explained = null;         // the digit whose evidence is asked for; null: the digit read
+let evidence = null;          // the last map shown: {digit, read, runner_up, probability, heat_map, pixels}
+let heatMapsRefused = null;   // why the server draws no heat maps for its models (null: it does)
+let explainTimer = null, explaining = false, explainAgain = false;
+
+function drawingChanged() {
+  edits++;
+  explained = null;  // a new drawing has its own digit read and runner-up
+  clearTimeout(explainTimer);
+  document.getElementById("heat-map").classList.toggle("stale", evidence !== null);
+}
+
+function explainSoon() {
+  clearTimeout(explainTimer);
+  explainTimer = setTimeout(explain, EXPLAIN_AFTER_MS);
+}
+
+async function explain() {
+  if (!strokes.length || current || heatMapsRefused) return;
+  if (explaining) { explainAgain = true; return; }
+  explaining = true;
+  document.body.dataset.explaining = "true";
+  const asked = edits, body = {image: drawingAsPNG()};
+  if (explained !== null) body.digit = explained;
+  try {
+    const answer = await post("/heat-map", body);
+    if (asked === edits) showEvidence(answer);
+  } catch (error) {
+    if (asked === edits) showEvidence(null, error.message);
+  } finally {
+    explaining = false;
+    if (explainAgain) { explainAgain = false; explain(); } else document.body.dataset.explaining = "false";
+  }
+}
+
+function heatColour(value) {
+  const at = (Math.max(-1, Math.min(1, value)) + 1) / 2 * (HEAT_COLOURS.length - 1);
+  const low = Math.min(Math.floor(at), HEAT_COLOURS.length - 2), part = at - low;
+  return HEAT_COLOURS[low].map((channel, i) => channel + part * (HEAT_COLOURS[low + 1][i] - channel));
+}
+
+function paintHeatMap(pixels, heat) {
+  // As plots.draw_heat_map: the ink in mid grey on white, each pixel's colour as opaque as its evidence is strong.
+  const image = heatMap.createImageData(28, 28);
+  for (let row = 0; row < 28; row++) {
+    for (let column = 0; column < 28; column++) {
+      const grey = 255 - pixels[row][column] / 2, value = heat[row][column];
+      const opacity = 0.9 * Math.min(1, Math.abs(value));
+      const colour = heatColour(value).map((channel) => grey + opacity * (channel - grey));
+      image.data.set([...colour, 255], 4 * (28 * row + column));
+    }
+  }
+  heatMap.putImageData(image, 0, 0);
+}
+
+function evidenceCaption(shown) {
+  const percent = `${(100 * shown.probability).toFixed(shown.probability < 0.001 ? 2 : 1)}%`;
+  const which = shown.digit === shown.read ? ", the digit read" : shown.digit === shown.runner_up ? ", the runner-up" : "";
+  return `Evidence for ${shown.digit}${which} (${percent}): red pixels speak for ${shown.digit}, blue against it.`;
+}
+
+function showEvidence(shown, error) {
+  evidence = shown;
+  document.getElementById("heat-map").classList.remove("stale");
+  bars.querySelectorAll("li").forEach((row, digit) => row.classList.toggle("explained", !!shown && digit === shown.digit));
+  otherButton.hidden = !shown;
+  heatCaption.className = error || (heatMapsRefused && !shown) ? "caption error" : "caption";
+  if (!shown) {
+    heatMap.fillStyle = "#fff";
+    heatMap.fillRect(0, 0, 28, 28);
+    heatCaption.textContent = error || heatMapsRefused || "Lift the pen to see which pixels made the digit.";
+    return;
+  }
+  paintHeatMap(shown.pixels, shown.heat_map);
+  heatCaption.textContent = evidenceCaption(shown);
+  otherButton.textContent = shown.digit === shown.read
+    ? `Evidence for the runner-up, ${shown.runner_up}` : `Back to the digit read, ${shown.read}`;
+  document.body.dataset.heatMaps = String(Number(document.body.dataset.heatMaps || 0) + 1);
+}
+
+function explainDigit(digit) {
+  // The digit read is asked for as "the digit read" (null), so that it stays so.
+  explained = evidence && digit === evidence.read ? null : digit;
+  clearTimeout(explainTimer);
+  explain();
+}
+
+otherButton.addEventListener("click", () => {
+  if (evidence) explainDigit(evidence.digit === evidence.read ? evidence.runner_up : evidence.read);
+});
+bars.addEventListener("click", (event) => {
+  const row = event.target.closest("li");
+  if (row) explainDigit(Number(row.dataset.digit));
+});
+bars.querySelectorAll("li").forEach((row) => { row.title = `Where the evidence for ${row.dataset.digit} lies`; });
 
 // Saving -------------------------------------------------------------------------------------------
 
@@ -303,6 +418,8 @@ function showModel(state) {
   runSelect.replaceChildren(...options);
   runSelect.title = `Switch to the model of another run folder in ${state.runs_dir}, e.g. the fine-tuned one`;
   document.getElementById("run-choice").hidden = !state.runs.length || state.models.length > 1;
+  heatMapsRefused = state.heat_maps ? null : state.heat_maps_refused;
+  if (heatMapsRefused) showEvidence(null);
 }
 
 async function loadModel(body, done) {
@@ -312,6 +429,7 @@ async function loadModel(body, done) {
     showModel(await post("/reload", body));
     say(done);
     predict();
+    explainSoon();  // the new model's evidence
   } catch (error) {
     if (modelState) showModel(modelState);  // the server still reads with the model it had
     say(`Reload failed: ${error.message}`, true);
@@ -349,6 +467,7 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("resize", fitToScreen);
 fitToScreen();
 showReading(null);
+showEvidence(null);
 fetch("/state").then((response) => response.json()).then((state) => {
   showModel(state);
   showCounts(state.counts);
