@@ -25,6 +25,7 @@ and kept in its folder (`detector_of`), so training pays nothing for it.
 
 from dataclasses import dataclass
 from pathlib import Path
+import weakref
 
 import numpy as np
 from scipy.special import logsumexp
@@ -50,14 +51,25 @@ class Features:
 
 def features_of(model, inputs):
     """The penultimate features and logits of `inputs` (N, 28, 28, 1 in [0, 1])."""
-    import keras
-
     from digits.model import PREDICTION_BATCH_SIZE
 
-    extractor = keras.Model(model.inputs, model.get_layer(FEATURE_LAYER).output)
+    extractor = feature_extractor(model)
     penultimate = extractor.predict(inputs, batch_size=PREDICTION_BATCH_SIZE, verbose=0).astype(np.float64)
     kernel, bias = model.layers[-1].get_weights()
     return Features(penultimate, penultimate @ kernel.astype(np.float64) + bias)
+
+
+EXTRACTORS = weakref.WeakKeyDictionary()  # model -> feature_extractor(model), gone with the model
+
+
+def feature_extractor(model):
+    """The model up to FEATURE_LAYER, made once per model: a new one per call would trace its predict function
+    again on every call, which the draw page, reading each stroke, would pay each time."""
+    import keras
+
+    if model not in EXTRACTORS:
+        EXTRACTORS[model] = keras.Model(model.inputs, model.get_layer(FEATURE_LAYER).output)
+    return EXTRACTORS[model]
 
 
 @dataclass
