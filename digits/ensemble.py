@@ -165,14 +165,14 @@ class Ensemble:
         """Each model's calibrated probabilities (N, 10) of `inputs` and their average: (list, array)."""
         return combine(self.read_copies(inputs, tta), self.temperatures())
 
-    def digit_verdicts(self, inputs):
-        """Whether each input (N, 28, 28, 1) looks like a digit at all: (scores, looks like a digit), by each
-        model's not-a-digit detector (digits.not_a_digit.detector_of), the majority deciding, the score their
-        mean. InputError, saying why, when a model has none: it reads through an export, whose graph gives
-        probabilities only, or it is not in a run folder that names its data."""
+    def detectors(self):
+        """Each model's not-a-digit detector (digits.not_a_digit.detector_of: kept in its run folder, fitted there on
+        the run's data when there is none for this model file). InputError, saying why, when a model has none: it
+        reads through an export, whose graph gives probabilities only, or it is not in a run folder that names its
+        data."""
         from digits import not_a_digit
 
-        votes, scores = [], []
+        detectors = []
         for member in self.members:
             run = member.model_file.parent
             if member.exported:
@@ -180,7 +180,18 @@ class Ensemble:
                                  "not-a-digit verdict reads; read with --runtime keras for one")
             if not (run / "run.json").is_file():
                 raise InputError(f"{member.model_file}: no run.json beside it to name the data its detector is fitted on")
-            detector = not_a_digit.detector_of(member.model_file, member.model)
+            detectors.append(not_a_digit.detector_of(member.model_file, member.model))
+        return detectors
+
+    def digit_verdicts(self, inputs, detectors=None):
+        """Whether each input (N, 28, 28, 1) looks like a digit at all: (scores, looks like a digit), by each
+        model's not-a-digit detector, the majority deciding, the score their mean. `detectors`: those of
+        self.detectors(), by default looked up now (InputError, saying why, when a model has none); a caller
+        reading again and again keeps them instead."""
+        from digits import not_a_digit
+
+        votes, scores = [], []
+        for member, detector in zip(self.members, self.detectors() if detectors is None else detectors, strict=True):
             member_scores = detector.scores(not_a_digit.features_of(member.model, inputs))
             scores.append(member_scores)
             votes.append(member_scores >= detector.threshold)
