@@ -1,9 +1,10 @@
 """`add_own_digits.py draw`: a local page to draw digits, watch the network read them, and save them.
 
 The page (static/draw.*) posts each drawing as a PNG; the server converts it with
-digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), shows where
-the evidence for a digit lies (digits.saliency), and saves confirmed drawings where add_own_digits.py
-reads them. docs/own-digits.md lists the endpoints.
+digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), says when it
+does not look like a digit at all (digits.not_a_digit), shows where the evidence for a digit lies
+(digits.saliency), and saves confirmed drawings where add_own_digits.py reads them. docs/own-digits.md
+lists the endpoints.
 
 Safe by default: it answers only its own loopback host and port (no DNS rebinding), takes only
 same-origin JSON objects of capped size and PNGs of at most 1024x1024, names every file itself and never
@@ -56,6 +57,12 @@ class Reader:
     Heat maps follow gradients, which only a Keras model has: a run read through its export gets them from
     its own Keras model, loaded on the first heat map; an export given as a file has no run to take one
     from, and heat maps are refused (heat_maps_refused says why).
+
+    Whether a drawing looks like a digit at all comes from each model's not-a-digit detector, kept in its run
+    folder and fitted there, from the run's data, when the model file has none: on loading, so that the first
+    stroke does not wait for it, and again on a reload when the model file changed. A model read through an
+    export, or with no run.json beside it, has no detector, and there is no verdict (digit_verdicts_refused
+    says why).
     """
 
     def __init__(self, paths, runtime="keras"):
@@ -77,11 +84,13 @@ class Reader:
         from digits.ensemble import Ensemble
 
         ensemble = Ensemble(paths, self.runtime)  # a wrong path answers before TensorFlow loads
+        detectors, digit_verdicts_refused = digit_detectors(ensemble)  # outside the lock: a fit takes seconds
         with self.lock:
             self.paths, self.ensemble = paths, ensemble
             self.path, self.name = paths[0], ensemble.name
             self.keras_models = None  # for heat maps, loaded when the first one is asked for
             self.heat_maps_refused = heat_maps_refusal(paths, ensemble)
+            self.detectors, self.digit_verdicts_refused = detectors, digit_verdicts_refused
             self.models = [{"file": str(member.model_file), "temperature": member.temperature}
                            for member in ensemble.members]
             self.loaded = datetime.now().strftime("%H:%M:%S")
@@ -90,6 +99,17 @@ class Reader:
         """The ten probabilities of one 28x28 digit: each model's calibrated, averaged over the models."""
         with self.lock:
             return self.ensemble.probabilities(to_inputs(digit[None]))[1][0]
+
+    def read(self, digit):
+        """One 28x28 digit's probabilities (as `probabilities`), its digit score and whether it looks like a digit
+        (None and None when the models have no detector), all by the same models even while a reload swaps them."""
+        inputs = to_inputs(digit[None])
+        with self.lock:
+            probabilities = self.ensemble.probabilities(inputs)[1][0]
+            if self.detectors is None:
+                return probabilities, None, None
+            scores, looks_like_a_digit = self.ensemble.digit_verdicts(inputs, self.detectors)
+        return probabilities, float(scores[0]), bool(looks_like_a_digit[0])
 
     def heat_map(self, digit, target):
         """Where the evidence for the class `target` lies in one 28x28 digit: (28, 28) in [-1, 1], positive
@@ -110,6 +130,15 @@ class Reader:
                 return heat_map(models, to_inputs(digit[None]), [target])[0]
             except ValueError as error:  # a model that does not end in the Dense layer whose logits are explained
                 raise InputError(f"no heat map: {first_line(error)}") from None
+
+
+def digit_detectors(ensemble):
+    """Each model's not-a-digit detector (digits.ensemble.Ensemble.detectors) and None, or None and why there is
+    no verdict for these models."""
+    try:
+        return ensemble.detectors(), None
+    except InputError as error:
+        return None, f"no not-a-digit verdict: {first_line(error)}"
 
 
 def heat_maps_refusal(paths, ensemble):
@@ -136,7 +165,8 @@ def switching_refused(count):
 
 @dataclass
 class DrawState:
-    # Reader, or anything with .path, .name, .models, .loaded, .probabilities(digit), .reload(path=None)
+    # Reader, or anything with .path, .name, .models, .loaded, .heat_maps_refused, .digit_verdicts_refused,
+    # .probabilities(digit), .read(digit), .heat_map(digit, target), .reload(path=None)
     reader: object
     data_dir: Path
     port: int
@@ -264,13 +294,16 @@ def add_model_routes(app, state):
 
 def model_state(state):
     """What the page shows of the model: its file (or files, with several), each one's temperature (None:
-    uncalibrated), when it was loaded, its run and the runs to switch to. With several models the page reads
-    with their ensemble and cannot switch: it has no run, and no runs to switch to."""
+    uncalibrated), when it was loaded, its run and the runs to switch to, and whether heat maps and not-a-digit
+    verdicts are given (else why not). With several models the page reads with their ensemble and cannot switch:
+    it has no run, and no runs to switch to."""
     models, several = state.reader.models, len(state.reader.models) > 1
     return {"model": state.reader.name, "models": models, "loaded": state.reader.loaded,
             "runs_dir": str(state.runs_dir), "run": None if several else current_run(state.reader.path, state.runs_dir),
             "runs": [] if several else run_names(state.runs_dir),
-            "heat_maps": not state.reader.heat_maps_refused, "heat_maps_refused": state.reader.heat_maps_refused}
+            "heat_maps": not state.reader.heat_maps_refused, "heat_maps_refused": state.reader.heat_maps_refused,
+            "digit_verdicts": not state.reader.digit_verdicts_refused,
+            "digit_verdicts_refused": state.reader.digit_verdicts_refused}
 
 
 def run_folder_of(path):
@@ -434,9 +467,13 @@ def mnist_digit(image):
 
 
 def reading(reader, digit):
-    """What the page shows: the 28x28 the network receives, its ten probabilities, and the digit read."""
-    probabilities = [round(float(p), 6) for p in reader.probabilities(digit)]
-    return {"digit": int(np.argmax(probabilities)), "probabilities": probabilities, "pixels": digit.tolist()}
+    """What the page shows: the 28x28 the network receives, its ten probabilities, the digit read, and whether
+    the drawing looks like a digit at all with its digit score, rounded as predict --json rounds it (both None:
+    no verdict for these models, /state says why)."""
+    probabilities, score, looks_like_a_digit = reader.read(digit)
+    probabilities = [round(float(p), 6) for p in probabilities]
+    return {"digit": int(np.argmax(probabilities)), "probabilities": probabilities, "pixels": digit.tolist(),
+            "looks_like_a_digit": looks_like_a_digit, "digit_score": None if score is None else round(score, 4)}
 
 
 def evidence_for(reader, digit, target=None):

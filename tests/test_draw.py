@@ -395,8 +395,11 @@ def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client,
     assert state["run"] is None and state["runs"] == []  # nothing to switch to: the page hides its run list
     image_url, image = drawing()
     reading = post(ensemble_client, "/predict", {"image": image_url}).get_json()
-    _, expected = Ensemble([plain, calibrated_run]).probabilities(to_inputs(to_mnist_format(image)[None]))
-    assert reading["probabilities"] == pytest.approx(expected[0], abs=2e-6)
+    ensemble, inputs = Ensemble([plain, calibrated_run]), to_inputs(to_mnist_format(image)[None])
+    assert reading["probabilities"] == pytest.approx(ensemble.probabilities(inputs)[1][0], abs=2e-6)
+    scores, looks_like_a_digit = ensemble.digit_verdicts(inputs)  # the majority of the two runs' detectors
+    assert reading["digit_score"] == pytest.approx(scores[0], abs=1e-4)
+    assert reading["looks_like_a_digit"] is bool(looks_like_a_digit[0])
 
 
 def test_with_several_models_the_heat_map_is_of_their_mean_logit(ensemble_client, tiny_runs):
@@ -493,7 +496,107 @@ def test_heat_maps_with_an_export_come_from_its_run_or_are_refused_for_an_export
     assert state["heat_maps"] is False and "is an export" in state["heat_maps_refused"]
     refused = post(only_export, "/heat-map", {"image": image_url})
     assert refused.status_code == 400 and refused.get_json()["error"] == state["heat_maps_refused"]
-    assert post(only_export, "/predict", {"image": image_url}).status_code == 200  # reading still works
+    reading = post(only_export, "/predict", {"image": image_url})
+    assert reading.status_code == 200  # reading still works, with no not-a-digit verdict: an export has no features
+    assert reading.get_json()["looks_like_a_digit"] is None and reading.get_json()["digit_score"] is None
+    assert state["digit_verdicts"] is False
+    assert state["digit_verdicts_refused"].startswith(
+        f"no not-a-digit verdict: {export_file}: an export gives probabilities only")
+
+
+# Whether a drawing looks like a digit at all ---------------------------------------------------------
+
+def scribble():
+    """A zigzag over the whole pad: nothing like a digit."""
+    image = Image.new("RGB", (280, 280), "white")
+    zigzag = [(30, 30), (250, 60), (30, 110), (250, 160), (30, 210), (250, 250)]
+    ImageDraw.Draw(image).line(zigzag, fill="black", width=14)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), image
+
+
+@pytest.fixture
+def verdict_run(tiny_runs, tmp_path):
+    """A copy of the tiny calibrated run (conftest), whose detector and model the tests may replace."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_runs["calibrated"], tmp_path / "runs" / "calibrated"))
+
+
+def detector_scores(run, image):
+    """The digit scores the run's kept detector gives the image, read with the run's model as the page reads it."""
+    from digits import not_a_digit
+    from digits.data import to_inputs
+    from digits.model import load_trained_model
+
+    detector = not_a_digit.load_detector(run / not_a_digit.DETECTOR_FILE)
+    model = load_trained_model(run / "model.keras")
+    return detector, detector.scores(not_a_digit.features_of(model, to_inputs(to_mnist_format(image)[None])))[0]
+
+
+def test_a_reading_says_whether_the_drawing_looks_like_a_digit_as_the_runs_kept_detector_does(verdict_run, tmp_path):
+    from digits import not_a_digit
+    from digits.files import sha256_of
+
+    client = draw_page.create_app(draw_page.Reader(verdict_run), tmp_path / "data", PORT).test_client()
+    kept = verdict_run / not_a_digit.DETECTOR_FILE
+    assert not_a_digit.load_detector(kept).model_sha256 == sha256_of(verdict_run / "model.keras")  # fitted on loading
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["digit_verdicts"] is True and state["digit_verdicts_refused"] is None
+    for image_url, image in (drawing(), scribble()):
+        reading = post(client, "/predict", {"image": image_url}).get_json()
+        detector, score = detector_scores(verdict_run, image)
+        assert reading["digit_score"] == pytest.approx(score, abs=1e-4) and 0 <= reading["digit_score"] <= 1
+        assert reading["looks_like_a_digit"] is bool(score >= detector.threshold)
+        assert len(reading["probabilities"]) == 10  # read all the same
+
+
+def test_a_reload_reads_with_the_detector_kept_for_the_model_and_fits_a_changed_models_own(verdict_run, tiny_runs,
+                                                                                            tmp_path):
+    import shutil
+
+    from digits import not_a_digit
+    from digits.files import sha256_of
+
+    client = draw_page.create_app(draw_page.Reader(verdict_run), tmp_path / "data", PORT).test_client()
+    kept = verdict_run / not_a_digit.DETECTOR_FILE
+    detector = not_a_digit.load_detector(kept)
+    image_url, image = drawing()
+    for threshold, looks_like_a_digit in ((0.0, True), (1.01, False)):  # at or below every score, then above all
+        detector.threshold = threshold
+        not_a_digit.save_detector(detector, kept)
+        assert post(client, "/reload", {}).status_code == 200
+        assert post(client, "/predict", {"image": image_url}).get_json()["looks_like_a_digit"] is looks_like_a_digit
+
+    shutil.copy(tiny_runs["plain"] / "model.keras", verdict_run / "model.keras")  # say, fine-tuned since
+    assert post(client, "/reload", {}).status_code == 200
+    refitted, score = detector_scores(verdict_run, image)
+    assert refitted.model_sha256 == sha256_of(verdict_run / "model.keras") and refitted.threshold <= 1
+    reading = post(client, "/predict", {"image": image_url}).get_json()
+    assert reading["digit_score"] == pytest.approx(score, abs=1e-4)
+    assert reading["looks_like_a_digit"] is bool(score >= refitted.threshold)
+
+
+def test_a_model_with_no_run_json_gets_no_verdict_and_the_state_says_why(client, model_file):
+    reading = post(client, "/predict", {"image": drawing()[0]}).get_json()
+    assert reading["looks_like_a_digit"] is None and reading["digit_score"] is None
+    assert len(reading["probabilities"]) == 10
+    state = client.get("/state", headers={"Host": HOST}).get_json()
+    assert state["digit_verdicts"] is False
+    assert state["digit_verdicts_refused"] == (f"no not-a-digit verdict: {model_file}: no run.json beside it to name "
+                                               "the data its detector is fitted on")
+
+
+def test_malformed_predicts_are_still_400s_where_the_page_gives_verdicts(verdict_run, tmp_path):
+    client = draw_page.create_app(draw_page.Reader(verdict_run), tmp_path / "data", PORT).test_client()
+    for body, message in (({}, "PNG data URL"), ({"image": 3}, "PNG data URL"),
+                          ({"image": "data:image/png;base64,!!"}, "base64"),
+                          ({"image": drawing(kind="blank")[0]}, "nothing to read"),
+                          ({"image": drawing(size=(1100, 300))[0]}, "at most 1024x1024"),
+                          ([], "must be a JSON object")):
+        answer = post(client, "/predict", body)
+        assert answer.status_code == 400 and message in answer.get_json()["error"], (body, answer.get_json())
 
 
 # Random and malformed bodies ----------------------------------------------------------------------
@@ -502,6 +605,7 @@ class StubReader:
     """Reads every digit as a 3 without a model, so that hundreds of bodies post quickly."""
 
     heat_maps_refused = None
+    digit_verdicts_refused = "no not-a-digit verdict: a stub has no detector"
 
     def __init__(self, path):
         self.path, self.name, self.loaded = Path(path), str(path), "00:00:00"
@@ -510,6 +614,9 @@ class StubReader:
     def probabilities(self, digit):
         assert digit.shape == (28, 28) and digit.dtype == np.uint8
         return np.eye(10)[3] * 0.9 + 0.01
+
+    def read(self, digit):
+        return self.probabilities(digit), None, None
 
     def heat_map(self, digit, target):
         assert digit.shape == (28, 28) and target in range(10)
