@@ -168,3 +168,50 @@ def test_with_several_models_the_page_names_them_and_hides_the_run_list(page, ti
         browser.wait_for_reading(driver, before)
         assert sum(browser.bar_values(driver)) == pytest.approx(1, abs=0.01)
         assert browser.console_errors(driver) == []
+
+
+SCRIBBLE = [[(0.0, 0.0), (1.0, 0.15), (0.0, 0.35), (1.0, 0.55), (0.0, 0.75), (1.0, 1.0)]]  # a zigzag: no digit
+
+
+def test_a_drawing_that_does_not_look_like_a_digit_gets_a_notice_beside_its_probabilities(page, tiny_runs):
+    """A tiny model's verdicts say little, so the run's kept detector is given thresholds that decide them:
+    above every digit score (nothing looks like a digit), then at or below every one (everything does)."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from digits import not_a_digit
+
+    driver, _, folder = page
+    run = shutil.copytree(tiny_runs["calibrated"], folder / "verdict-runs" / "calibrated")
+    reader = draw_page.Reader(run)  # fits the run's detector and keeps it in the run folder
+    kept = run / not_a_digit.DETECTOR_FILE
+    detector = not_a_digit.load_detector(kept)
+    detector.threshold = 1.01
+    not_a_digit.save_detector(detector, kept)
+    reader.reload()
+    with browser.ServerThread(draw_page.create_app(reader, folder / "verdict-data", port=0)) as server:
+        browser.open_page(driver, server.url)
+        notice = driver.find_element(By.ID, "not-a-digit")
+        assert not notice.is_displayed()
+        before = browser.readings(driver)
+        browser.draw_digit(driver, driver.find_element(By.ID, "pad"), SCRIBBLE)
+        browser.wait_for_reading(driver, before)
+        WebDriverWait(driver, 10).until(lambda d: notice.is_displayed())
+        reading = driver.execute_script("return lastReading")
+        assert reading["looks_like_a_digit"] is False
+        assert notice.text.startswith(f"This does not look like a digit (digit score {reading['digit_score']:.3f}).")
+        assert sum(browser.bar_values(driver)) == pytest.approx(1, abs=0.01)  # the probabilities are still shown
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#bars li.top")) == 1
+        driver.save_screenshot(str(folder / "draw-page-not-a-digit.png"))
+
+        detector.threshold = 0.0
+        not_a_digit.save_detector(detector, kept)
+        before = browser.readings(driver)
+        driver.find_element(By.ID, "reload").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "Model reloaded.")
+        browser.wait_for_reading(driver, before)
+        assert driver.execute_script("return lastReading.looks_like_a_digit") is True
+        assert not notice.is_displayed()
+        assert browser.console_errors(driver) == []

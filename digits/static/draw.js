@@ -1,5 +1,6 @@
-// The draw page: strokes on a canvas, the network's reading of them, where its evidence lies, and saving them
-// as data. Talks only to its own server: /state, /predict, /heat-map, /save, /undo-save, /reload.
+// The draw page: strokes on a canvas, the network's reading of them, whether they look like a digit at all,
+// where its evidence lies, and saving them as data. Talks only to its own server: /state, /predict, /heat-map,
+// /save, /undo-save, /reload.
 "use strict";
 
 const SIZE = 280;               // the drawing area in CSS pixels
@@ -164,6 +165,7 @@ for (let digit = 0; digit < 10; digit++) {
 
 function showReading(reading) {
   lastReading = reading;
+  showDigitVerdict(reading);
   const verdict = document.getElementById("verdict");
   preview.fillStyle = "#000";
   preview.fillRect(0, 0, 28, 28);
@@ -190,6 +192,16 @@ function showReading(reading) {
   verdict.className = unsure ? "unsure" : "";
   if (!labelChosen) setLabel(reading.digit, false);
   document.body.dataset.readings = String(Number(document.body.dataset.readings || 0) + 1);
+}
+
+function showDigitVerdict(reading) {
+  // Only for a drawing at rest: half a digit, mid-stroke, need not look like one. No verdict (null) when the
+  // server's models have no not-a-digit detector; /state says why.
+  const notice = document.getElementById("not-a-digit");
+  notice.hidden = !reading || current !== null || reading.looks_like_a_digit !== false;
+  notice.textContent = notice.hidden ? "" :
+    `This does not look like a digit (digit score ${reading.digit_score.toFixed(3)}). ` +
+    "The probabilities above are what the network reads in it all the same.";
 }
 
 // Where the evidence lies ------------------------------------------------------------------------
