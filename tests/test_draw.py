@@ -382,6 +382,7 @@ def ensemble_client(tiny_runs, tmp_path):
     return draw_page.create_app(reader, tmp_path / "data", PORT).test_client()
 
 
+@pytest.mark.slow
 def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client, tiny_runs):
     from digits.run_folder import temperature_of
     from digits.data import to_inputs
@@ -535,6 +536,7 @@ def detector_scores(run, image):
     return detector, detector.scores(not_a_digit.features_of(model, to_inputs(to_mnist_format(image)[None])))[0]
 
 
+@pytest.mark.slow
 def test_a_reading_says_whether_the_drawing_looks_like_a_digit_as_the_runs_kept_detector_does(verdict_run, tmp_path):
     from digits import not_a_digit
     from digits.files import sha256_of
@@ -552,6 +554,7 @@ def test_a_reading_says_whether_the_drawing_looks_like_a_digit_as_the_runs_kept_
         assert len(reading["probabilities"]) == 10  # read all the same
 
 
+@pytest.mark.slow
 def test_a_reload_reads_with_the_detector_kept_for_the_model_and_fits_a_changed_models_own(verdict_run, tiny_runs,
                                                                                             tmp_path):
     import shutil

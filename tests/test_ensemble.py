@@ -117,6 +117,7 @@ def test_combine_calibrates_then_averages():
     np.testing.assert_allclose(average, (each[0] + each[1]) / 2)
 
 
+@pytest.mark.slow
 def test_predict_with_two_models_reads_with_their_ensemble(tiny_runs, digits_npz, tmp_path, capsys):
     images = np.load(digits_npz)["x_test"][:4]
     files = []

@@ -116,6 +116,7 @@ def untrained_run(tmp_path_factory, mnist_digits):
     return folder, model
 
 
+@pytest.mark.slow
 def test_a_runs_detector_is_fitted_once_kept_and_fitted_again_for_another_model(untrained_run, tmp_path, monkeypatch):
     import shutil
 
