@@ -403,6 +403,7 @@ def test_with_several_models_the_page_reads_with_their_ensemble(ensemble_client,
     assert reading["looks_like_a_digit"] is bool(looks_like_a_digit[0])
 
 
+@pytest.mark.slow
 def test_with_several_models_the_heat_map_is_of_their_mean_logit(ensemble_client, tiny_runs):
     from digits.data import to_inputs
     from digits.model import load_trained_model
@@ -415,6 +416,7 @@ def test_with_several_models_the_heat_map_is_of_their_mean_logit(ensemble_client
     np.testing.assert_allclose(np.array(evidence["heat_map"]), expected, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_with_several_models_a_switch_is_refused_and_reload_loads_them_all(ensemble_client, tmp_path):
     before = ensemble_client.get("/state", headers={"Host": HOST}).get_json()
     for name in ("plain", "calibrated", "nowhere", None):
