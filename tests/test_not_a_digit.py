@@ -157,56 +157,46 @@ def test_a_damaged_detector_file_is_named(tmp_path):
         not_a_digit.load_detector(path)
 
 
-@pytest.mark.slow
-def test_predict_says_what_does_not_look_like_a_digit(untrained_run, tmp_path):
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
+def predict(capsys, *args):
+    """add_own_digits.py predict, run in this process: (stdout, stderr)."""
+    import add_own_digits
 
+    capsys.readouterr()
+    assert add_own_digits.main(["predict", *map(str, args)]) == 0
+    return capsys.readouterr()
+
+
+def drawn_digits(folder, count):
     from PIL import Image
 
-    folder, _ = untrained_run
-    (images, _), _ = load_mnist(None, 2)
+    (images, _), _ = load_mnist(None, count)
     for index, image in enumerate(images):
-        Image.fromarray(255 - image).save(tmp_path / f"digit{index}.png")
-    files = [str(tmp_path / f"digit{index}.png") for index in range(2)]
-    script = Path(__file__).resolve().parents[1] / "add_own_digits.py"
+        Image.fromarray(255 - image).save(folder / f"digit{index}.png")
+    return [folder / f"digit{index}.png" for index in range(count)]
 
-    def predict(*args):
-        result = subprocess.run([sys.executable, script, "predict", "--model", str(folder), *args, *files],
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
 
-    rows = [json.loads(line) for line in predict("--json").splitlines()]
+@pytest.mark.slow
+def test_predict_says_what_does_not_look_like_a_digit(untrained_run, tmp_path, capsys):
+    import json
+
+    folder, _ = untrained_run
+    files = drawn_digits(tmp_path, 2)
+    rows = [json.loads(line) for line in predict(capsys, "--model", folder, "--json", *files).out.splitlines()]
     detector = not_a_digit.load_detector(folder / not_a_digit.DETECTOR_FILE)  # fitted by the first predict, and kept
     assert [row["looks_like_a_digit"] for row in rows] == [row["digit_score"] >= detector.threshold for row in rows]
     assert all(0 <= row["digit_score"] <= 1 for row in rows)
 
     detector.threshold = 1.01  # nothing passes: each line says so
     not_a_digit.save_detector(detector, folder / not_a_digit.DETECTOR_FILE)
-    lines = predict().splitlines()
+    lines = predict(capsys, "--model", folder, *files).out.splitlines()
     assert len(lines) == 2 and all(": not a digit (digit score " in line for line in lines)
 
 
-@pytest.mark.slow
-def test_predict_without_a_run_says_why_there_is_no_verdict(untrained_run, tmp_path):
+def test_predict_without_a_run_says_why_there_is_no_verdict(untrained_run, tmp_path, capsys):
     import json
     import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    from PIL import Image
-
-    folder, _ = untrained_run
-    shutil.copy(folder / "model.keras", tmp_path / "bare.keras")
-    (images, _), _ = load_mnist(None, 1)
-    Image.fromarray(255 - images[0]).save(tmp_path / "digit.png")
-    result = subprocess.run([sys.executable, Path(__file__).resolve().parents[1] / "add_own_digits.py", "predict",
-                             "--model", tmp_path / "bare.keras", "--json", tmp_path / "digit.png"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "No not-a-digit verdict: " in result.stderr and "no run.json beside it" in result.stderr
-    assert "looks_like_a_digit" not in json.loads(result.stdout)
+    shutil.copy(untrained_run[0] / "model.keras", tmp_path / "bare.keras")
+    printed = predict(capsys, "--model", tmp_path / "bare.keras", "--json", *drawn_digits(tmp_path, 1))
+    assert "No not-a-digit verdict: " in printed.err and "no run.json beside it" in printed.err
+    assert "looks_like_a_digit" not in json.loads(printed.out)
