@@ -11,8 +11,9 @@ from sklearn.datasets import load_digits
 
 # The test files that take longest, slowest first: handed out first, so that the xdist workers
 # (whole files each) end together rather than one running the longest files alone at the end.
-SLOWEST_FILES = ("test_sweeps.py", "test_sweep_reports.py", "test_train_cli.py", "test_training.py",
-                 "test_notebook.py", "test_add_own_digits.py", "test_tensorboard.py", "test_model.py")
+SLOWEST_FILES = ("test_sweeps.py", "test_train_cli.py", "test_evaluate.py", "test_sweep_reports.py",
+                 "test_add_own_digits.py", "test_draw.py", "test_notebook.py", "test_training.py",
+                 "test_draw_browser.py", "test_tensorboard.py", "test_recipes.py", "test_export.py", "test_model.py")
 
 
 def pytest_collection_modifyitems(config, items):
