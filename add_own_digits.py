@@ -273,11 +273,10 @@ def save_heat_maps(ensemble, paths, images, files, probabilities, folder):
     """One figure per image in `folder`, named for its file: the image, and where the evidence for the digit
     read and for the runner-up lies (digits.saliency, in the Keras models' mean logit). Returns the paths."""
     from digits import plots
-    from digits.model import load_trained_model
+    from digits.ensemble import keras_models
     from digits.saliency import heat_map
 
-    models = [load_trained_model(find_model_file(path)) if member.exported else member.model
-              for path, member in zip(paths, ensemble.members, strict=True)]
+    models = keras_models(paths, ensemble)
     ranked = np.argsort(-probabilities, axis=1)
     inputs = to_inputs(images)
     read, runner_up = heat_map(models, inputs, ranked[:, 0]), heat_map(models, inputs, ranked[:, 1])

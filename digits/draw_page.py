@@ -33,11 +33,12 @@ from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import HTTPException
 
 from digits.data import to_inputs
+from digits.ensemble import keras_models
 from digits.errors import InputError, first_line
 from digits.export_folder import EXPORT_FOLDER
 from digits.runtimes import SUFFIXES
 from digits.own_digits import digit_files, to_mnist_format
-from digits.run_folder import RunFolder, find_model_file
+from digits.run_folder import RunFolder
 
 STATIC = Path(__file__).resolve().parent / "static"
 SPLITS = ("train", "validation")
@@ -148,14 +149,6 @@ def heat_maps_refusal(paths, ensemble):
             return (f"no heat maps: {path} is an export, which has no gradients to follow; start the page with "
                     "its run folder or .keras/.h5 model to see them")
     return None
-
-
-def keras_models(paths, ensemble):
-    """The Keras model of each member: its own, or for a run read through its export, the run's."""
-    from digits.model import load_trained_model
-
-    return [load_trained_model(find_model_file(path)) if member.exported else member.model
-            for path, member in zip(paths, ensemble.members, strict=True)]
 
 
 def switching_refused(count):

@@ -140,6 +140,15 @@ def combine(copies, temperatures):
     return each, np.mean(each, axis=0)
 
 
+def keras_models(paths, ensemble):
+    """The Keras model of each of the ensemble's models, made from `paths`: its own, or for a run read through
+    its export, the run's (heat maps follow gradients, which an export has none of)."""
+    from digits.model import load_trained_model
+
+    return [load_trained_model(find_model_file(path)) if member.exported else member.model
+            for path, member in zip(paths, ensemble.members, strict=True)]
+
+
 class Ensemble:
     """One saved model or several, read together; made from run folders or model files (or exports), each read
     as `runtime` says (see load_member)."""

@@ -5,6 +5,7 @@ A finished run folder (default models/cnn/) holds:
     model.h5        the same model in HDF5, the format the report saved
     run.json        config, data, per-epoch history, test loss and accuracy, seconds, versions
     history.csv     the per-epoch history as a table
+    not_a_digit.npz its not-a-digit detector, fitted on first use (digits.not_a_digit)
     figures/        the report's figures of this run (train_cnn.py, evaluate.py)
     tensorboard/    TensorBoard's logs of every epoch
 While training it also holds checkpoint/, removed once the run is saved:
