@@ -22,3 +22,14 @@ def test_help_fits_a_screen(command):
     shown = sum(max(1, -(-len(line) // 80)) for line in result.stdout.splitlines())  # long lines wrap
     assert shown <= 60, f"{' '.join(command)} --help takes {shown} lines of an 80-column terminal"
     assert "tensorflow" not in result.stderr  # -X importtime lists every module imported
+
+
+
+def test_output_into_a_pipe_closed_early_stops_quietly():
+    """`python sweep_hparams.py tables | head -3`: the reader goes away; the script stops, with no traceback."""
+    script = "from digits import cli; cli.run(lambda: print('| row |\\n' * 100_000))"
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
+    assert process.stderr.read() == ""
