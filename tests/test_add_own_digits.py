@@ -62,7 +62,8 @@ def test_the_folders_are_read_and_every_bad_file_named(own_digits):
 
 @pytest.mark.slow
 def test_train_then_predict_end_to_end(own_digits, digits_npz):
-    result = add_own_digits("--data", digits_npz, "--limit", 400, "--epochs", 2, "--repeat", 3, cwd=own_digits)
+    result = add_own_digits("--data", digits_npz, "--limit", 400, "--epochs", 2, "--repeat", 3, "--filters", "8,8",
+                            cwd=own_digits)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "data/train: 20 image(s) read" in out and "data/validation: 10 image(s) read" in out

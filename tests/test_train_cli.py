@@ -115,7 +115,7 @@ def test_a_whole_run_saves_a_folder_that_reloads_and_rebuilds(tmp_path, digits_n
 
 @pytest.mark.slow
 def test_ctrl_c_then_kill_then_resume_completes_every_epoch_once(tmp_path, digits_npz):
-    args = ("--data", digits_npz, "--limit", 500, "--epochs", 12, "--out", "run")
+    args = ("--data", digits_npz, "--limit", 500, "--epochs", 12, "--filters", "8,8,8", "--out", "run")
     run = tmp_path / "run"
 
     process = start_train_cnn(*args, cwd=tmp_path)
