@@ -24,6 +24,7 @@ and kept in its folder (`detector_of`), so training pays nothing for it.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 import weakref
 
@@ -82,6 +83,11 @@ class Statistics:
     energies: np.ndarray  # (N,), sorted
     mahalanobis: np.ndarray  # (N,), sorted
 
+    @cached_property
+    def whitening(self):
+        """L with S^-1 = L L': the Mahalanobis distance is the Euclidean one after multiplying by L."""
+        return np.linalg.cholesky(self.precision)
+
 
 def fit_statistics(features, labels):
     """The Statistics of training digits' features and their labels."""
@@ -116,8 +122,7 @@ def scores(method, features, statistics=None):
 
 def mahalanobis_squared(h, statistics):
     """(N, 10): each input's squared Mahalanobis distance to each digit's mean."""
-    whiten = np.linalg.cholesky(statistics.precision)  # S^-1 = L L', so the distance is Euclidean after L
-    h, means = h @ whiten, statistics.means @ whiten
+    h, means = h @ statistics.whitening, statistics.means @ statistics.whitening
     return (h**2).sum(axis=1)[:, None] - 2 * h @ means.T + (means**2).sum(axis=1)[None, :]
 
 
