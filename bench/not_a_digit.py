@@ -2,6 +2,7 @@
 
     python bench/not_a_digit.py models/ood/report-seed1 models/ood/modern-seed1
     python bench/not_a_digit.py RUN --count 2000 --json results/not_a_digit.json
+    python bench/not_a_digit.py models/ood/fast-seed{1,2,3,4,5} --ensemble
 
 For each run (trained with a validation slice), its network's penultimate features and logits
 (digits.not_a_digit) are read for two groups of images:
@@ -15,7 +16,8 @@ For each run (trained with a validation slice), its network's penultimate featur
 It prints, per method, the AUROC and the share of outliers that pass when 95% of the digits do
 (FPR95), and at the threshold that keeps 99% of the validation digits: the share refused of
 each set, and the test accuracy on the digits kept. The statistics are fitted as a run's
-detector fits them (digits.not_a_digit.fit_detector).
+detector fits them (digits.not_a_digit.fit_detector). With --ensemble the runs are also scored
+as one ensemble (`as_one`), with two more scores: its mean probability and its members' agreement.
 
 Run `pip install -e .` once first: the benchmarks import the installed `digits` package.
 """
@@ -24,9 +26,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.metrics import roc_auc_score
 
-from digits import not_a_digit, outliers
+from digits import calibration, not_a_digit, outliers
 from digits.config import load_config
 from digits.data import load_dataset, load_mnist, split_point, to_inputs
 from digits.files import write_json
@@ -36,6 +39,7 @@ from foreign_digits import sklearn_digits
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 METHODS = not_a_digit.METHODS
+ENSEMBLE_METHODS = ("ensemble probability", "ensemble agreement")
 KEEP = not_a_digit.KEEP
 
 
@@ -43,6 +47,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders trained with a validation slice")
     parser.add_argument("--count", type=int, default=1000, help="images of each outlier kind (default: %(default)s)")
+    parser.add_argument("--ensemble", action="store_true", help="also score the runs as one ensemble")
     parser.add_argument("--json", metavar="PATH", help="also write every figure here")
     return parser.parse_args()
 
@@ -57,10 +62,10 @@ class Scorer:
         self.statistics = not_a_digit.fit_statistics(features, train_labels[:count])
 
     def scores(self, images):
-        """method -> scores, and the predicted digits."""
+        """(method -> scores, the softmax probabilities)."""
         features = not_a_digit.features_of(self.model, to_inputs(images))
         return ({method: not_a_digit.scores(method, features, self.statistics) for method in METHODS},
-                features.logits.argmax(axis=1))
+                softmax(features.logits, axis=1))
 
 
 def separation(digit_scores, outlier_scores):
@@ -71,7 +76,8 @@ def separation(digit_scores, outlier_scores):
 
 
 def image_sets(run, count):
-    """(digits to choose on, outliers to choose on, digits to measure, outliers to measure, the test labels)."""
+    """(training digits and labels, digits to choose on, outliers to choose on, digits to measure,
+    outliers to measure, the labels of the validation and test digits)."""
     config = load_config(RunFolder(run).run_json)
     if not config.validation_split:
         raise SystemExit(f"{run}: trained without a validation slice, nothing to choose on")
@@ -79,6 +85,7 @@ def image_sets(run, count):
     cut = split_point(len(dataset.train_images), config.validation_split)
     train = dataset.train_images[:cut], dataset.train_labels[:cut]
     validation = dataset.train_images[cut:]
+    validation_labels = dataset.train_labels[cut:]
     choose_outliers = {f"{kind}, seed 1": images for kind, images in outliers.make_all(count, 1, *train).items()}
     measure_outliers = {f"{kind}, seed 2": images
                         for kind, images in outliers.make_all(count, 2, dataset.test_images, dataset.test_labels).items()}
@@ -86,27 +93,79 @@ def image_sets(run, count):
         _, (fashion, _) = load_mnist(str(FASHION_MNIST))
         measure_outliers["Fashion-MNIST (test)"] = fashion
     measure_digits = {"MNIST test": dataset.test_images, "scikit-learn digits": sklearn_digits()[0]}
-    return train, {"validation digits": validation}, choose_outliers, measure_digits, measure_outliers, dataset.test_labels
+    labels = {"validation digits": validation_labels, "MNIST test": dataset.test_labels}
+    return train, {"validation digits": validation}, choose_outliers, measure_digits, measure_outliers, labels
 
 
-def bench_run(run, count):
-    (train_images, train_labels), choose_digits, choose_outliers, measure_digits, measure_outliers, test_labels = \
-        image_sets(run, count)
-    scorer = Scorer(load_trained_model(RunFolder(run).model_keras), train_images, train_labels)
-    scored = {name: scorer.scores(images) for group in (choose_digits, choose_outliers, measure_digits, measure_outliers)
-              for name, images in group.items()}
+def data_of(run):
+    """What decides a run's image sets: its data, limit and validation slice."""
+    config = load_config(RunFolder(run).run_json)
+    return config.data, config.limit, config.validation_split
+
+
+def as_one(members):
+    """The members' scores of each set combined as an ensemble's: each method's score is the mean
+    over members of its percentile among that member's validation digits; "ensemble probability"
+    is the highest of the mean probabilities, "ensemble agreement" the share of members reading
+    the digit the ensemble reads."""
+    combined = {}
+    for name in members[0]:
+        probabilities = np.mean([member[name][1] for member in members], axis=0)
+        read = probabilities.argmax(axis=1)
+        scores = {method: np.mean([not_a_digit.percentile_among(np.sort(member["validation digits"][0][method]),
+                                                                member[name][0][method]) for member in members], axis=0)
+                  for method in METHODS}
+        scores["ensemble probability"] = probabilities.max(axis=1)
+        scores["ensemble agreement"] = np.mean([member[name][1].argmax(axis=1) == read for member in members], axis=0)
+        combined[name] = scores, probabilities
+    return combined
+
+
+def scored_run(run, sets, train):
+    scorer = Scorer(load_trained_model(RunFolder(run).model_keras), *train)
+    return {name: scorer.scores(images) for group in sets for name, images in group.items()}
+
+
+def figures_of(scored, methods, choose_outliers, measure_outliers, labels):
     validation = scored["validation digits"][0]
-    figures = {"choose": {}, "measure": {}, "refused": {}, "kept_test_accuracy": {}}
-    for method in METHODS:
+    test_scores, test_probabilities = scored["MNIST test"]
+    test_labels = labels["MNIST test"]
+    temperature = calibration.fit_temperature(labels["validation digits"], scored["validation digits"][1])
+    test_calibrated = calibration.calibrated(test_probabilities, temperature)
+    figures = {"choose": {}, "measure": {}, "refused": {}, "kept_test_accuracy": {},
+               "test_ece": {"temperature": temperature, "all": ece(test_labels, test_calibrated)}}
+    for method in methods:
         figures["choose"][method] = {kind: separation(validation[method], scored[kind][0][method]) for kind in choose_outliers}
         figures["measure"][method] = {kind: separation(scored["MNIST test"][0][method], scored[kind][0][method])
                                       for kind in measure_outliers}
         threshold = not_a_digit.threshold_keeping(validation[method], KEEP)
         figures["refused"][method] = {name: float(np.mean(scores[method] < threshold)) for name, (scores, _) in scored.items()}
-        test_scores, test_predicted = scored["MNIST test"]
         kept = test_scores[method] >= threshold
-        figures["kept_test_accuracy"][method] = float(np.mean(test_predicted[kept] == test_labels[kept]))
+        figures["kept_test_accuracy"][method] = float(np.mean(test_probabilities[kept].argmax(axis=1) == test_labels[kept]))
+        figures["test_ece"][method] = ece(test_labels[kept], test_calibrated[kept])
     return figures
+
+
+def ece(labels, probabilities):
+    return calibration.expected_calibration_error(labels, probabilities)
+
+
+def bench_runs(runs, count, ensemble):
+    """run (and, with `ensemble`, "ensemble of N") -> its figures."""
+    if ensemble and len({data_of(run) for run in runs}) > 1:
+        raise SystemExit("an ensemble's runs must share their data, limit and validation slice")
+    results, members = {}, []
+    sets = None
+    for run in runs:
+        if sets is None or not ensemble:
+            train, *sets, labels = image_sets(run, count)
+        print(f"scoring {run}", flush=True)
+        members.append(scored_run(run, sets, train))
+        results[run] = figures_of(members[-1], METHODS, sets[1], sets[3], labels)
+    if ensemble:
+        results[f"ensemble of {len(runs)}"] = figures_of(as_one(members), METHODS + ENSEMBLE_METHODS, sets[1], sets[3],
+                                                         labels)
+    return results
 
 
 def print_table(title, rows, columns, cell):
@@ -117,20 +176,24 @@ def print_table(title, rows, columns, cell):
 
 def main():
     args = parse_args()
-    results = {}
-    for run in args.runs:
+    results = bench_runs(args.runs, args.count, args.ensemble)
+    for run, figures in results.items():
         print(f"\n## {run}", flush=True)
-        figures = results[run] = bench_run(run, args.count)
+        methods = list(figures["refused"])
         for group, meaning in (("choose", "to choose on: validation digits against outliers of seed 1"),
                                ("measure", "measured only: MNIST's test digits against outliers of seed 2 and Fashion-MNIST")):
-            kinds = list(figures[group][METHODS[0]])
-            print_table(f"AUROC / FPR95, {meaning}", kinds, METHODS,
+            kinds = list(figures[group][methods[0]])
+            print_table(f"AUROC / FPR95, {meaning}", kinds, methods,
                         lambda kind, method: "{:.3f} / {:.1%}".format(*figures[group][method][kind]))
-        names = list(figures["refused"][METHODS[0]])
-        print_table(f"Refused at the threshold keeping {KEEP:.0%} of the validation digits", names, METHODS,
+        names = list(figures["refused"][methods[0]])
+        print_table(f"Refused at the threshold keeping {KEEP:.0%} of the validation digits", names, methods,
                     lambda name, method: f"{figures['refused'][method][name]:.1%}")
         print("\nTest accuracy on the digits kept: " + ", ".join(
             f"{method} {accuracy:.2%}" for method, accuracy in figures["kept_test_accuracy"].items()))
+        calibrated = figures["test_ece"]
+        print(f"Test ECE with the temperature fitted on the validation digits (T = {calibrated['temperature']:.3f}): "
+              f"all {calibrated['all']:.2%}; on the digits kept: " + ", ".join(
+                  f"{method} {calibrated[method]:.2%}" for method in methods))
     if args.json:
         write_json(args.json, results)
 
