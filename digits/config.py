@@ -62,6 +62,8 @@ class RunConfig:
     shear: float = setting(0.0, "recipe", "augmentation: largest shear", metavar="DEG")
     stroke: float = setting(0.0, "recipe", "augmentation: thicker or thinner strokes", metavar="PX")
     elastic: float = setting(0.0, "recipe", "augmentation: elastic distortion's strength", metavar="PX")
+    outlier_exposure: float = setting(0.0, "recipe", "weight of a loss giving made non-digits no digit",
+                                      metavar="WEIGHT")
     batch_norm: bool = setting(False, "model", "batch norm after each conv")
     seed: int = setting(1, "training", "seed of every random draw", metavar="N")
     deterministic: bool = setting(False, "training", "repeatable ops, slower")
@@ -110,6 +112,8 @@ class RunConfig:
             yield "warmup epochs go with the cosine schedule; the constant one has no warmup"
         if not 0 <= self.label_smoothing < 1:
             yield f"label smoothing must be in [0, 1), got {self.label_smoothing}"
+        if self.outlier_exposure < 0:
+            yield f"outlier exposure must be 0 or more, got {self.outlier_exposure:g}"
         for name, largest in AUGMENTATION_LIMITS.items():
             value = getattr(self, name)
             if not 0 <= value <= largest:
@@ -147,6 +151,7 @@ class RunConfig:
             "augmented" if self.augments() else "",
             f"{self.schedule} schedule" if self.schedule != "constant" else "",
             f"label smoothing {self.label_smoothing:g}" if self.label_smoothing else "",
+            f"outlier exposure {self.outlier_exposure:g}" if self.outlier_exposure else "",
         ]
         return ", ".join([f"{layers} CNN", optimizer, f"dropout {self.dropout:g}", f"batch {self.batch_size}",
                           *filter(None, extras)])

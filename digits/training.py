@@ -13,7 +13,7 @@ import time
 import keras
 import tensorflow as tf
 
-from digits import hardware
+from digits import exposure, hardware
 from digits.augment import augmented
 from digits.calibration import calibrate
 from digits.config import RunConfig
@@ -346,7 +346,8 @@ def input_pipeline(x, y, config):
 
     A tf.data pipeline holds the arrays once and shuffles, batches and prefetches in
     TensorFlow's own threads while the previous batch trains, and varies each training image
-    when the config asks for augmentation (digits.augment), never the validation images. The
+    when the config asks for augmentation (digits.augment), never the validation images, and
+    follows each batch with outliers under outlier exposure (digits.exposure). The
     validation slice is the last `config.validation_split` of the data, as Keras's
     validation_split takes it; the shuffle order follows the seed, so the same seed gives
     the same run.
@@ -361,6 +362,8 @@ def input_pipeline(x, y, config):
     )
     if config.augments():
         batches = augmented(batches, config, parallel_calls=hardware.usable_cores())
+    if config.outlier_exposure:
+        batches = exposure.exposed(batches, exposure.outlier_pool(x[:split], y[:split], config.seed), config)
     batches = batches.prefetch(PREFETCH_BATCHES).with_options(without_autotuner())
     validation = (x[split:], y[split:]) if split < len(x) else None
     return batches, validation
