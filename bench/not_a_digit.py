@@ -15,7 +15,8 @@ For each run (trained with a validation slice), its network's penultimate featur
 
 It prints, per method, the AUROC and the share of outliers that pass when 95% of the digits do
 (FPR95), and at the threshold that keeps 99% of the validation digits: the share refused of
-each set, and the test accuracy on the digits kept. The statistics are fitted as a run's
+each set, the test accuracy on the digits kept, and the method a run's detector takes (the one
+refusing most of the outliers of seed 1). The statistics are fitted as a run's
 detector fits them (digits.not_a_digit.fit_detector). With --ensemble the runs are also scored
 as one ensemble (`as_one`), with two more scores: its mean probability and its members' agreement.
 
@@ -143,6 +144,8 @@ def figures_of(scored, methods, choose_outliers, measure_outliers, labels):
         kept = test_scores[method] >= threshold
         figures["kept_test_accuracy"][method] = float(np.mean(test_probabilities[kept].argmax(axis=1) == test_labels[kept]))
         figures["test_ece"][method] = ece(test_labels[kept], test_calibrated[kept])
+    figures["chosen"] = max(methods, key=lambda method: (np.mean([figures["refused"][method][kind] for kind in choose_outliers]),
+                                                         -methods.index(method)))  # as fit_detector chooses
     return figures
 
 
@@ -185,6 +188,7 @@ def main():
             kinds = list(figures[group][methods[0]])
             print_table(f"AUROC / FPR95, {meaning}", kinds, methods,
                         lambda kind, method: "{:.3f} / {:.1%}".format(*figures[group][method][kind]))
+        print(f"\nThe method a run's detector takes (most of the outliers of seed 1 refused): {figures['chosen']}")
         names = list(figures["refused"][methods[0]])
         print_table(f"Refused at the threshold keeping {KEEP:.0%} of the validation digits", names, methods,
                     lambda name, method: f"{figures['refused'][method][name]:.1%}")

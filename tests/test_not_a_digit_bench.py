@@ -25,6 +25,14 @@ def test_each_threshold_keeps_99_percent_of_the_validation_digits(results):
     assert {"MNIST test", "scikit-learn digits", "uniform noise, seed 2"} <= set(figures[run]["refused"]["energy"])
 
 
+def test_the_method_chosen_refuses_most_of_the_outliers_chosen_on(results):
+    run, figures = results
+    refused = figures[run]["refused"]
+    mean_refused = {method: np.mean([share for name, share in shares.items() if name.endswith(", seed 1")])
+                    for method, shares in refused.items()}
+    assert mean_refused[figures[run]["chosen"]] == max(mean_refused.values())
+
+
 def test_an_ensemble_of_one_run_twice_refuses_what_the_run_refuses(results):
     run, figures = results
     alone, ensemble = figures[run], figures["ensemble of 2"]
