@@ -27,12 +27,12 @@ ELASTIC_SIGMA = 4  # pixels: how smooth an elastic distortion's displacement fie
 
 
 def augmented(batches, config, parallel_calls):
-    """The dataset of (images, labels) batches `batches`, each image varied as `config` says,
+    """The dataset of (images, labels[, weights]) batches `batches`, each image varied as `config` says,
     `parallel_calls` batches at a time, in order: each batch's variations follow from its own
     draw, so the result does not depend on how many run at once."""
     draws = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
     return tf.data.Dataset.zip(batches, draws).map(
-        lambda batch, draw: (augment(batch[0], config, tf.stack([draw, config.seed])), batch[1]),
+        lambda batch, draw: (augment(batch[0], config, tf.stack([draw, config.seed])), *batch[1:]),
         num_parallel_calls=parallel_calls, deterministic=True,
     )
 

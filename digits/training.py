@@ -360,10 +360,10 @@ def input_pipeline(x, y, config):
         .shuffle(split, seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
     )
+    if config.outlier_exposure:  # before augmenting: outliers left crisp would tell themselves apart by that alone
+        batches = exposure.exposed(batches, exposure.outlier_pool(x[:split], y[:split], config.seed), config)
     if config.augments():
         batches = augmented(batches, config, parallel_calls=hardware.usable_cores())
-    if config.outlier_exposure:
-        batches = exposure.exposed(batches, exposure.outlier_pool(x[:split], y[:split], config.seed), config)
     batches = batches.prefetch(PREFETCH_BATCHES).with_options(without_autotuner())
     validation = (x[split:], y[split:]) if split < len(x) else None
     return batches, validation

@@ -86,3 +86,20 @@ def test_a_run_with_outlier_exposure_gives_made_outliers_a_flatter_answer_than_w
     assert highest[1.0] < highest[0.0] - 0.1
     assert results[1.0].test["accuracy"] > 0.5  # it still reads digits
     assert set(results[1.0].history) >= {"accuracy", "loss"}
+
+
+def test_augmentation_varies_the_outliers_as_it_varies_the_digits(mnist_digits):
+    """Outliers left crisp beside resampled digits would be told apart by that alone, and clean digits
+    would come to look like outliers."""
+    from digits.training import input_pipeline
+
+    images, labels = mnist_digits
+    x, y = to_inputs(images[:60]), to_one_hot(labels[:60])
+    config = replace(RunConfig(), batch_size=20, rotation=10.0, outlier_exposure=0.5)
+    pool = exposure.outlier_pool(x, y, config.seed)
+    batches, _ = input_pipeline(x, y, config)
+    shown, targets, _ = next(iter(batches))
+    outliers_shown = shown.numpy()[targets.numpy().max(axis=1) < 0.5]
+    assert len(outliers_shown) == 10
+    nearest = [np.abs(pool - image).reshape(len(pool), -1).max(axis=1).min() for image in outliers_shown]
+    assert min(nearest) > 1e-3  # none is shown as it was made
