@@ -168,12 +168,14 @@ def fit_detector(model, train_images, train_labels, held_out_images, methods=MET
     train_features = features_of(model, to_inputs(train_images[:STATISTICS_IMAGES]))
     statistics = fit_statistics(train_features, train_labels[:STATISTICS_IMAGES])
     held_out = features_of(model, to_inputs(held_out_images))
-    made = [features_of(model, to_inputs(images))
-            for images in outliers.make_all(CHOICE_OUTLIERS, CHOICE_SEED, train_images, train_labels).values()]
+    made = outliers.make_all(CHOICE_OUTLIERS, CHOICE_SEED, train_images, train_labels)
+    made_features = features_of(model, to_inputs(np.concatenate(list(made.values()))))  # one pass: a pass has a cost
+    kind_of = np.repeat(np.arange(len(made)), [len(images) for images in made.values()])
     candidates = []
     for method in methods:
         threshold = threshold_keeping(scores(method, held_out, statistics), keep)
-        refused = np.mean([np.mean(scores(method, features, statistics) < threshold) for features in made])
+        refused_each = scores(method, made_features, statistics) < threshold
+        refused = np.mean([refused_each[kind_of == kind].mean() for kind in range(len(made))])
         candidates.append((refused, -methods.index(method), Detector(method, threshold, statistics)))
     return max(candidates, key=lambda candidate: candidate[:2])[2]  # ties: the earlier in `methods`
 

@@ -15,6 +15,8 @@ def results(tiny_runs):
     run = str(tiny_runs["calibrated"])  # the tiny run trained with a validation slice
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bench, "FASHION_MNIST", bench.Path("/nowhere"))  # measured where installed; not needed here
+        few = bench.sklearn_digits()[0][:200], None
+        patch.setattr(bench, "sklearn_digits", lambda: few)
         return run, bench.bench_runs([run, run], count=30, ensemble=True)
 
 
