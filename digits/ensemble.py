@@ -194,9 +194,10 @@ class Ensemble:
 
     def digit_verdicts(self, inputs, detectors=None):
         """Whether each input (N, 28, 28, 1) looks like a digit at all: (scores, looks like a digit), by each
-        model's not-a-digit detector, the majority deciding, the score their mean. `detectors`: those of
-        self.detectors(), by default looked up now (InputError, saying why, when a model has none); a caller
-        reading again and again keeps them instead."""
+        model's not-a-digit detector, the majority deciding. One model's score is its detector's; several
+        models' is the share of them that take the input for a digit, since each run's detector may read
+        another score, on another scale. `detectors`: those of self.detectors(), by default looked up now
+        (InputError, saying why, when a model has none); a caller reading again and again keeps them instead."""
         from digits import not_a_digit
 
         votes, scores = [], []
@@ -204,4 +205,5 @@ class Ensemble:
             member_scores = detector.scores(not_a_digit.features_of(member.model, inputs))
             scores.append(member_scores)
             votes.append(member_scores >= detector.threshold)
-        return np.mean(scores, axis=0), np.mean(votes, axis=0) > 0.5
+        share = np.mean(votes, axis=0)
+        return (scores[0] if len(scores) == 1 else share), share > 0.5

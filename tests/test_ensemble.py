@@ -136,3 +136,22 @@ def test_predict_with_two_models_reads_with_their_ensemble(tiny_runs, digits_npz
     assert [row["digit"] for row in rows] == expected.argmax(axis=1).tolist()
     assert [row["probability"] for row in rows] == pytest.approx(expected.max(axis=1), abs=1e-6)
     assert "no temperature in its run (uncalibrated, T = 1)" in err and "mean of the 2 models" in err
+
+
+@pytest.mark.slow
+def test_an_ensembles_digit_score_is_the_share_of_its_models_taking_the_input_for_a_digit(tiny_runs, inputs, tmp_path):
+    import copy
+    import shutil
+
+    runs = [shutil.copytree(run, tmp_path / name) for name, run in tiny_runs.items()]  # their detectors are kept there
+    ensemble = Ensemble([run / "model.keras" for run in runs])
+    def with_thresholds(*thresholds):  # each model's own detector, passing everything (-inf) or nothing (inf)
+        detectors = [copy.copy(detector) for detector in ensemble.detectors()]
+        for detector, threshold in zip(detectors, thresholds, strict=True):
+            detector.threshold = threshold
+        return detectors
+
+    split, majority = ensemble.digit_verdicts(inputs[:5], with_thresholds(-np.inf, np.inf))
+    assert np.all(split == 0.5) and not np.any(majority)  # one of two is no majority
+    agreed, majority = ensemble.digit_verdicts(inputs[:5], with_thresholds(-np.inf, -np.inf))
+    assert np.all(agreed == 1.0) and np.all(majority)
