@@ -134,7 +134,8 @@ def figures_of(scored, methods, choose_outliers, measure_outliers, labels):
     temperature = calibration.fit_temperature(labels["validation digits"], scored["validation digits"][1])
     test_calibrated = calibration.calibrated(test_probabilities, temperature)
     figures = {"choose": {}, "measure": {}, "refused": {}, "kept_test_accuracy": {},
-               "test_ece": {"temperature": temperature, "all": ece(test_labels, test_calibrated)}}
+               "test_ece": {"temperature": temperature,
+                            "all": calibration.expected_calibration_error(test_labels, test_calibrated)}}
     for method in methods:
         figures["choose"][method] = {kind: separation(validation[method], scored[kind][0][method]) for kind in choose_outliers}
         figures["measure"][method] = {kind: separation(scored["MNIST test"][0][method], scored[kind][0][method])
@@ -143,14 +144,10 @@ def figures_of(scored, methods, choose_outliers, measure_outliers, labels):
         figures["refused"][method] = {name: float(np.mean(scores[method] < threshold)) for name, (scores, _) in scored.items()}
         kept = test_scores[method] >= threshold
         figures["kept_test_accuracy"][method] = float(np.mean(test_probabilities[kept].argmax(axis=1) == test_labels[kept]))
-        figures["test_ece"][method] = ece(test_labels[kept], test_calibrated[kept])
-    figures["chosen"] = max(methods, key=lambda method: (np.mean([figures["refused"][method][kind] for kind in choose_outliers]),
-                                                         -methods.index(method)))  # as fit_detector chooses
+        figures["test_ece"][method] = calibration.expected_calibration_error(test_labels[kept], test_calibrated[kept])
+    figures["chosen"] = not_a_digit.most_refusing(  # as fit_detector chooses
+        {method: np.mean([figures["refused"][method][kind] for kind in choose_outliers]) for method in methods})
     return figures
-
-
-def ece(labels, probabilities):
-    return calibration.expected_calibration_error(labels, probabilities)
 
 
 def bench_runs(runs, count, ensemble):

@@ -18,11 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 from digits import outliers
+from digits.config import NUM_CLASSES
 
 HELD_OUT = ("letters", "blended digits", "digit halves")
 KINDS = tuple(kind for kind in outliers.KINDS if kind not in HELD_OUT)
 SEED_OFFSET = 1000  # outlier seeds of training runs start here: checks of them draw from low seeds
-UNIFORM = 1 / 10  # the target of every class for an outlier
+UNIFORM = 1 / NUM_CLASSES  # the target of every class for an outlier
 
 
 def outlier_pool(x, y, seed):
@@ -39,7 +40,7 @@ def exposed(batches, pool, config):
     """`batches` of (digits, one-hot labels), each followed by batch_size // 2 outliers from `pool`
     with the uniform target, as (images, targets, sample weights) for model.fit."""
     count = max(1, config.batch_size // 2)
-    targets = np.full((len(pool), 10), UNIFORM, dtype=np.float32)
+    targets = np.full((len(pool), NUM_CLASSES), UNIFORM, dtype=np.float32)
     shown = (tf.data.Dataset.from_tensor_slices((pool, targets))
              .shuffle(len(pool), seed=config.seed + SEED_OFFSET, reshuffle_each_iteration=True)
              .repeat().batch(count))

@@ -171,13 +171,18 @@ def fit_detector(model, train_images, train_labels, held_out_images, methods=MET
     made = outliers.make_all(CHOICE_OUTLIERS, CHOICE_SEED, train_images, train_labels)
     made_features = features_of(model, to_inputs(np.concatenate(list(made.values()))))  # one pass: a pass has a cost
     kind_of = np.repeat(np.arange(len(made)), [len(images) for images in made.values()])
-    candidates = []
-    for method in methods:
-        threshold = threshold_keeping(scores(method, held_out, statistics), keep)
+    thresholds = {method: threshold_keeping(scores(method, held_out, statistics), keep) for method in methods}
+    refused = {}
+    for method, threshold in thresholds.items():
         refused_each = scores(method, made_features, statistics) < threshold
-        refused = np.mean([refused_each[kind_of == kind].mean() for kind in range(len(made))])
-        candidates.append((refused, -methods.index(method), Detector(method, threshold, statistics)))
-    return max(candidates, key=lambda candidate: candidate[:2])[2]  # ties: the earlier in `methods`
+        refused[method] = np.mean([refused_each[kind_of == kind].mean() for kind in range(len(made))])
+    method = most_refusing(refused)
+    return Detector(method, thresholds[method], statistics)
+
+
+def most_refusing(refused):
+    """Of {method: share of outliers it refuses}, the method refusing most; of equals, the first listed."""
+    return max(refused, key=refused.get)
 
 
 def save_detector(detector, path):

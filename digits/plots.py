@@ -86,7 +86,7 @@ def save_metric_curve(history, metric, path, title, test_value=None):
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     draw_metric(ax, history, metric, test_value)
-    ax.set_title(title)
+    ax.set_title(title, wrap=True)  # a recipe's settings make a long title
     return save(fig, path)
 
 
