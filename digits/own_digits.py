@@ -15,6 +15,7 @@ from digits.errors import InputError, first_line
 
 INK_THRESHOLD = 0.25  # share of the strongest ink below which a pixel counts as paper (faint specks, shadows)
 MIN_CONTRAST = 24  # grey levels between paper and the strongest ink, below which an image is blank
+MAX_IMAGE_SIDE = 10_000  # pixels: a phone's photo is about 4,000; more is not a photo of handwriting
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 pixels...
 # ...and centred it by its centre of mass in a 28x28 frame (LeCun, Cortes and Burges).
 
@@ -36,9 +37,14 @@ def to_mnist_format(image):
     strongest = float(ink.max())
     if strongest < MIN_CONTRAST:
         raise InputError("blank: no ink found (the image is one flat shade)")
-    ink = np.clip(ink / strongest, 0, 1)
+    return ink_to_mnist(np.clip(ink / strongest, 0, 1))
+
+
+def ink_to_mnist(ink):
+    """Ink (floats, paper 0, strongest stroke 1) of one digit -> 28x28 uint8 in MNIST's format: cropped to
+    the ink's box, the longer side scaled to DIGIT_BOX pixels and centred by mass in a 28x28 frame."""
     rows, columns = np.nonzero(ink >= INK_THRESHOLD)
-    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1].copy()
     ink[ink < INK_THRESHOLD / 2] = 0  # paper texture and noise around the strokes
     height, width = ink.shape
     scale = DIGIT_BOX / max(height, width)
@@ -86,18 +92,33 @@ def centred_by_mass(digit):
 
 def read_digit_image(path):
     """One image file -> 28x28 uint8 in MNIST's format; InputError naming the file if it cannot be."""
+    image = open_image(path, "add_own_digits.py train reads folders of digits")
+    try:
+        return to_mnist_format(image)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def open_image(path, folder_hint=""):
+    """One image file, decoded -> PIL image; InputError naming the file if it cannot be read, or if a side is
+    longer than MAX_IMAGE_SIDE (checked from its header, before its pixels are decoded)."""
     if Path(path).is_dir():
-        raise InputError(f"{path}: a folder, not an image file (add_own_digits.py train reads folders of digits)")
+        raise InputError(f"{path}: a folder, not an image file" + (f" ({folder_hint})" if folder_hint else ""))
     try:
         with Image.open(path) as image:
+            if max(image.size) > MAX_IMAGE_SIDE:
+                width, height = image.size
+                raise InputError(f"{path}: {width}x{height} pixels, larger than the {MAX_IMAGE_SIDE} pixels a side "
+                                 "read here; scale it down first")
             image.load()  # decode now: a truncated file fails here, not later
-            return to_mnist_format(image)
+            return image
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: more than {Image.MAX_IMAGE_PIXELS:,} pixels, larger than an image read here; "
+                         "scale it down first") from None
     except (OSError, ValueError, SyntaxError) as error:  # Pillow's ways of saying "damaged"
         raise InputError(f"{path}: damaged or truncated image ({first_line(error)})") from None
 
