@@ -8,6 +8,7 @@ page to draw digits, watch the network read them and save them
     python add_own_digits.py --repeat 20           # a new model, MNIST + yours
     python add_own_digits.py --model models/cnn --fine-tune-epochs 3
     python add_own_digits.py predict --model models/cnn my_seven.png
+    python add_own_digits.py predict --number --model models/cnn year.jpg
     python add_own_digits.py draw --model models/cnn --open
 """
 
@@ -24,7 +25,7 @@ from digits.data import load_dataset, to_inputs
 from digits.errors import InputError
 from digits.files import check_model_format, short_path
 from digits.export_folder import RUNTIMES
-from digits.own_digits import read_digit_folders, read_digit_image, thumbnail
+from digits.own_digits import open_image, read_digit_folders, read_digit_image, thumbnail
 from digits.run_folder import DEFAULT_RUN, OWN_DIGITS_RUN, RunFolder, find_model_file
 from digits.runtimes import SUFFIXES
 
@@ -73,11 +74,15 @@ def add_train_arguments(parser):
 
 
 def add_predict_arguments(parser):
-    parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="PNG or JPEG images, one digit each (with --number, "
+                        "one number each)")
+    parser.add_argument("--number", action="store_true",
+                        help="read every digit of a handwritten number in each image, left to right")
     parser.add_argument("--model", required=True, action="append", metavar="RUN",
                         help="a run folder, .keras/.h5 or .onnx/.tflite model; again for an ensemble")
     add_runtime_argument(parser)
-    parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file (with --number: its digits, "
+                        "their boxes and probabilities)")
     parser.add_argument("--saliency", metavar="DIR",
                         help="also write DIR/<file>.png: where the evidence for the digit read and the runner-up "
                         "lies (with the run's Keras model)")
@@ -216,36 +221,92 @@ def predict_main(args):
     model_files = [model_source(path, args.runtime) for path in args.model]
     if args.saliency:
         check_saliency_flag(args)
-    images, readable, skipped = [], [], 0
-    for path in args.files:
-        try:
-            images.append(read_digit_image(path))
-            readable.append(path)
-        except InputError as error:
-            print(f"skipped {error}", file=sys.stderr)
-            skipped += 1
-    if not images:
-        raise InputError(f"none of the {len(args.files)} file(s) could be read")
-
+    read = read_number_line if args.number else read_digit_image
+    readable, read_files = readable_images(args.files, read)
     ensemble = Ensemble(model_files, args.runtime)
     print_models(ensemble, file=sys.stderr)  # stderr: --json keeps stdout to one object a line
-    _, probabilities = ensemble.probabilities(to_inputs(np.stack(images)))
-    digit_scores, looks_like_a_digit = digit_verdicts(ensemble, to_inputs(np.stack(images)))
+    if args.number:
+        print_numbers(ensemble, readable, read_files, args.json)
+    else:
+        print_digits(ensemble, np.stack(readable), read_files, args)
+    if len(read_files) < len(args.files):
+        print(f"{len(args.files) - len(read_files)} file(s) skipped", file=sys.stderr)
+    return 0
+
+
+def read_number_line(path):
+    """One image file -> its line of ink, cut into parts (digits.numbers.find_line); InputError naming the file."""
+    from digits.numbers import find_line
+
+    image = open_image(path)
+    try:
+        return find_line(image)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def readable_images(files, read):
+    """What `read` makes of each file that it can read, and those files. A file it cannot read is skipped with
+    its reason on stderr; InputError when none can be: the one file's reason, or a count of them."""
+    images, readable = [], []
+    for path in files:
+        try:
+            images.append(read(path))
+            readable.append(path)
+        except InputError as error:
+            if len(files) == 1:
+                raise
+            print(f"skipped {error}", file=sys.stderr)
+    if not images:
+        raise InputError(f"none of the {len(files)} file(s) could be read")
+    return images, readable
+
+
+def print_digits(ensemble, images, files, args):
+    """One line (or JSON object) per file of one digit: the digit read, the runner-up, and whether it looks like a
+    digit at all; heat maps with --saliency."""
+    _, probabilities = ensemble.probabilities(to_inputs(images))
+    digit_scores, looks_like_a_digit = digit_verdicts(ensemble, to_inputs(images))
     if args.saliency:
-        written = save_heat_maps(ensemble, args.model, np.stack(images), readable, probabilities, args.saliency)
+        written = save_heat_maps(ensemble, args.model, images, files, probabilities, args.saliency)
         print(f"Saved {len(written)} heat map figure(s) in {args.saliency}/", file=sys.stderr)
-    for path, row, score, is_digit in zip(readable, probabilities, digit_scores, looks_like_a_digit):
+    for path, row, score, is_digit in zip(files, probabilities, digit_scores, looks_like_a_digit):
         best, second = np.argsort(-row)[:2]
         if args.json:
-            verdict = {} if score is None else {"looks_like_a_digit": bool(is_digit), "digit_score": round(float(score), 4)}
             print(json.dumps({"file": str(path), "digit": int(best), "probability": round(float(row[best]), 6),
-                              "runner_up": int(second), "runner_up_probability": round(float(row[second]), 6), **verdict}))
+                              "runner_up": int(second), "runner_up_probability": round(float(row[second]), 6),
+                              **verdict_fields(score, is_digit)}))
         else:
             verdict = "" if score is None or is_digit else f"not a digit (digit score {score:.3f}); "
             print(f"{path}: {verdict}{best} ({row[best]:.1%}), runner-up {second} ({row[second]:.1%})")
-    if skipped:
-        print(f"{skipped} file(s) skipped", file=sys.stderr)
-    return 0
+
+
+def print_numbers(ensemble, lines, files, as_json):
+    """One line (or JSON object) per file of a number: the number read and each digit's probability, a digit that
+    does not look like one marked, the pieces left out as too small to be digits counted."""
+    from digits.numbers import read_line
+
+    numbers = [read_line(line, lambda inputs: ensemble.probabilities(inputs)[1]) for line in lines]
+    pixels = to_inputs(np.stack([digit.pixels for number in numbers for digit in number.digits]))
+    ends = np.cumsum([len(number.digits) for number in numbers])
+    verdicts = [np.split(np.asarray(each), ends[:-1]) for each in digit_verdicts(ensemble, pixels)]
+    for path, number, scores, looks_like_a_digit in zip(files, numbers, *verdicts):
+        if as_json:
+            digits = [{"digit": digit.digit, "probability": round(digit.probability, 6), "box": list(digit.box),
+                       "probabilities": [round(float(p), 6) for p in digit.probabilities], **verdict_fields(score, is_digit)}
+                      for digit, score, is_digit in zip(number.digits, scores, looks_like_a_digit)]
+            print(json.dumps({"file": str(path), "number": number.text, "digits": digits,
+                              "left_out": [list(box) for box in number.left_out]}))
+            continue
+        each = ", ".join(f"{digit.digit} {digit.probability:.1%}" + ("" if is_digit in (None, True) else " (not a digit?)")
+                         for digit, is_digit in zip(number.digits, looks_like_a_digit))
+        left_out = f"; {len(number.left_out)} mark(s) too small for digits left out" if number.left_out else ""
+        print(f"{path}: {number.text} ({each}){left_out}")
+
+
+def verdict_fields(score, is_digit):
+    """What --json says of whether an input looks like a digit: nothing when the models have no detector."""
+    return {} if score is None else {"looks_like_a_digit": bool(is_digit), "digit_score": round(float(score), 4)}
 
 
 def digit_verdicts(ensemble, inputs):
@@ -261,6 +322,8 @@ def digit_verdicts(ensemble, inputs):
 def check_saliency_flag(args):
     """--saliency follows gradients through a Keras model: an export given as a file has none, and no run to
     take its Keras model from (a run folder read through its export has: its model.keras)."""
+    if args.number:
+        raise InputError("--saliency explains one digit per image; leave it out with --number")
     for path in args.model:
         if Path(path).suffix in SUFFIXES:
             raise InputError(f"--saliency: {path} is an export, which has no gradients to follow; give its run "

@@ -3,8 +3,9 @@
 The page (static/draw.*) posts each drawing as a PNG; the server converts it with
 digits.own_digits.to_mnist_format, reads it with calibrated probabilities (digits.ensemble), says when it
 does not look like a digit at all (digits.not_a_digit), shows where the evidence for a digit lies
-(digits.saliency), and saves confirmed drawings where add_own_digits.py reads them. docs/own-digits.md
-lists the endpoints.
+(digits.saliency), and saves confirmed drawings where add_own_digits.py reads them. In number mode the page
+posts a whole written number, cut into digits and read by digits.numbers. docs/own-digits.md lists the
+endpoints.
 
 Safe by default: it answers only its own loopback host and port (no DNS rebinding), takes only
 same-origin JSON objects of capped size and PNGs of at most 1024x1024, names every file itself and never
@@ -112,6 +113,19 @@ class Reader:
             scores, looks_like_a_digit = self.ensemble.digit_verdicts(inputs, self.detectors)
         return probabilities, float(scores[0]), bool(looks_like_a_digit[0])
 
+    def read_number(self, image):
+        """A whole handwritten number in a PIL image, cut into digits and read left to right (digits.numbers.Number),
+        each candidate digit with the models' calibrated probabilities. InputError, in one line, when there is no
+        number to read: no ink, several lines of writing, too many pieces."""
+        from digits.numbers import read_number
+
+        return read_number(image, self.batch_probabilities)
+
+    def batch_probabilities(self, inputs):
+        """Calibrated probabilities (N, 10) of MNIST-format inputs (N, 28, 28, 1), averaged over the models."""
+        with self.lock:
+            return self.ensemble.probabilities(inputs)[1]
+
     def heat_map(self, digit, target):
         """Where the evidence for the class `target` lies in one 28x28 digit: (28, 28) in [-1, 1], positive
         where a pixel speaks for it (digits.saliency.heat_map, of the models' mean logit).
@@ -159,7 +173,7 @@ def switching_refused(count):
 @dataclass
 class DrawState:
     # Reader, or anything with .path, .name, .models, .loaded, .heat_maps_refused, .digit_verdicts_refused,
-    # .probabilities(digit), .read(digit), .heat_map(digit, target), .reload(path=None)
+    # .probabilities(digit), .read(digit), .heat_map(digit, target), .read_number(image), .reload(path=None)
     reader: object
     data_dir: Path
     port: int
@@ -170,7 +184,8 @@ class DrawState:
 
 
 def create_app(reader, data_dir, port, host="127.0.0.1", runs_dir=None):
-    """The Flask app: the page, and its JSON endpoints /state, /predict, /heat-map, /save, /undo-save, /reload.
+    """The Flask app: the page, and its JSON endpoints /state, /predict, /heat-map, /read-number, /save, /undo-save,
+    /reload.
 
     runs_dir holds the run folders the page may switch the model to (by default the folder
     that holds the starting model's run folder, e.g. models/ for models/cnn).
@@ -247,6 +262,16 @@ def add_data_routes(app, state):
         if state.reader.heat_maps_refused:  # before reading: nothing is computed for a refusal
             abort(400, state.reader.heat_maps_refused)
         return jsonify(evidence_for(state.reader, digit, target))
+
+    @app.post("/read-number")
+    def number():
+        """{"image"} of a whole number written on one line -> its digits, read left to right."""
+        image = posted_png(g.body)[1]
+        try:
+            read = state.reader.read_number(image)
+        except InputError as error:
+            abort(400, f"no number read: {first_line(error)}")
+        return jsonify(number_reading(read))
 
     @app.post("/save")
     def save():
@@ -467,6 +492,20 @@ def reading(reader, digit):
     probabilities = [round(float(p), 6) for p in probabilities]
     return {"digit": int(np.argmax(probabilities)), "probabilities": probabilities, "pixels": digit.tolist(),
             "looks_like_a_digit": looks_like_a_digit, "digit_score": None if score is None else round(score, 4)}
+
+
+def number_reading(number):
+    """What the page shows of a number read (digits.numbers.Number): the number, and per digit left to right the
+    digit read, its probability and ten probabilities (rounded as /predict rounds them), its box in the image
+    (left, top, right, bottom) and the 28x28 the network received; the boxes of the pieces left out (, . -)."""
+    digits = []
+    for digit in number.digits:
+        probabilities = [round(float(p), 6) for p in digit.probabilities]
+        best = int(np.argmax(probabilities))
+        digits.append({"digit": best, "probability": probabilities[best], "probabilities": probabilities,
+                       "box": [int(side) for side in digit.box], "pixels": np.asarray(digit.pixels).tolist()})
+    return {"number": "".join(str(digit["digit"]) for digit in digits), "digits": digits,
+            "left_out": [[int(side) for side in box] for box in number.left_out]}
 
 
 def evidence_for(reader, digit, target=None):

@@ -95,13 +95,16 @@ class Statistics:
 
 def fit_statistics(features, labels):
     """The Statistics of training digits' features and their labels."""
-    from scipy.linalg import pinvh
+    from scipy.linalg import cho_factor, cho_solve
     from sklearn.covariance import ledoit_wolf
 
     h, labels = features.penultimate, np.asarray(labels)
     means = np.stack([h[labels == digit].mean(axis=0) for digit in range(features.logits.shape[1])])
     covariance, _ = ledoit_wolf(h - means[labels], assume_centered=True)
-    statistics = Statistics(means, pinvh(covariance), np.empty(0), np.empty(0))
+    # Shrinkage makes the covariance positive definite: a Cholesky factor inverts it in a fraction of the
+    # time an eigendecomposition (pinvh) takes, which counts with thousands of features.
+    precision = cho_solve(cho_factor(covariance), np.eye(len(covariance)))
+    statistics = Statistics(means, (precision + precision.T) / 2, np.empty(0), np.empty(0))
     statistics.energies = np.sort(scores("energy", features))
     statistics.mahalanobis = np.sort(scores("mahalanobis", features, statistics))
     return statistics

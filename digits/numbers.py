@@ -9,7 +9,8 @@ The way of LeCun, Bottou, Bengio and Haffner's check reader (1998, heuristic ove
 4. Candidates: each run of consecutive parts no wider than a digit may be one digit; all are brought
    to MNIST's format and read in one batch.
 5. Best path: dynamic programming takes the grouping of the parts into digits whose readings cost
-   least, a reading costing -log p of its digit plus a price per digit and for what looks unlike one.
+   least: -log p of the digit read, plus -log of a cut verifier's probability that the candidate is
+   one whole digit (digits.cut_verifier), less a credit per digit.
 Pieces much smaller than the digits are joined to the digit above or below them (the bar of a 5), or
 where they stand alone (a comma, a point, a dash) left out of the number.
 """
@@ -23,11 +24,11 @@ from PIL import Image
 from scipy import ndimage
 
 from digits.errors import InputError
-from digits.own_digits import MIN_CONTRAST, grayscale, ink_to_mnist
+from digits.own_digits import INK_THRESHOLD, MIN_CONTRAST, grayscale, ink_to_mnist
 
 WORK_HEIGHT = 40  # pixels a digit's height is brought to before cutting
 PAPER_WINDOW = 0.2  # of the image's longer side: wider than a stroke, narrower than a shadow
-MIN_INK = 0.2  # of the strongest ink: the least a pixel above Otsu's threshold must have to be ink
+MIN_INK = INK_THRESHOLD  # of the strongest ink: the least a pixel above Otsu's threshold must have to be ink
 SPECK = 0.02  # of the largest piece's area: smaller pieces are dust
 TALL = 0.4  # of the tallest piece: pieces at least this tall give the digits' height
 SHORT, SMALL = 0.35, 0.5  # of the digits' height: pieces shorter, or smaller both ways, are no digits (, . -)
@@ -39,11 +40,11 @@ CUT_MARGIN = 3  # pixels at WORK_HEIGHT a cut keeps from a piece's sides
 SEAM_BAND = 6  # pixels at WORK_HEIGHT a seam may wander from its column
 MAX_WIDTH = 1.3  # of the digits' height: no digit is wider
 MAX_PARTS = 12  # parts one digit may be made of
-DIGIT_PRICE = 0.3  # added to -log p for each digit read: more cuts must pay for themselves
-WIDE, WIDE_PRICE = 0.9, 6.0  # per digit height that a candidate is wider than WIDE of it
-NARROW, NARROW_PRICE = 0.35, 4.0  # per digit height that a candidate is narrower, unless it reads as a 1
-GAP_PRICE = 10.0  # per digit height of paper between the parts of one candidate
-VERIFIER_WEIGHT = 1.0  # of -log P(one whole digit), the cut verifier's answer
+# A candidate's cost is -log p of its digit plus VERIFIER_WEIGHT times -log P(one whole digit); both add
+# up along a path, so each digit read earns DIGIT_CREDIT back. Chosen on numbers composed from MNIST's
+# validation slice (docs/numbers.md).
+VERIFIER_WEIGHT = 0.5
+DIGIT_CREDIT = 1.0
 VERIFIER_FILE = Path(__file__).with_name("cut_verifier.npz")  # made by python -m digits.cut_verifier
 
 
@@ -290,16 +291,10 @@ class Line:
         return np.where(mask, self.ink[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1], 0)
 
     def cost(self, first, last, probabilities, whole):
-        """What reading parts first..last-1 as one digit costs: -log p of the digit read, -log of the cut
-        verifier's probability that it is one whole digit, a price per digit, and prices for a candidate
-        wider than a digit, narrower than any but a 1, or holding a gap."""
-        width = self.geometry(first, last)[0]
-        cost = -np.log(max(float(probabilities.max()), 1e-12)) + DIGIT_PRICE
-        cost -= VERIFIER_WEIGHT * np.log(max(float(whole), 1e-12))
-        cost += WIDE_PRICE * max(0.0, width - WIDE)
-        if int(np.argmax(probabilities)) != 1:
-            cost += NARROW_PRICE * max(0.0, NARROW - width)
-        return cost + GAP_PRICE * self.widest_gap(first, last) / WORK_HEIGHT
+        """What reading parts first..last-1 as one digit costs: -log p of the digit read, and -log of the cut
+        verifier's probability that they are one whole digit, less the credit every digit earns."""
+        return (-np.log(max(float(probabilities.max()), 1e-12)) - VERIFIER_WEIGHT * np.log(max(float(whole), 1e-12))
+                - DIGIT_CREDIT)
 
     def geometry(self, first, last):
         """What the cut verifier reads of parts first..last-1 beside their pixels, in digit heights: width,

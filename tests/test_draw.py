@@ -148,6 +148,86 @@ def test_the_state_says_heat_maps_can_be_drawn(client):
     assert state["heat_maps"] is True and state["heat_maps_refused"] is None
 
 
+# A whole number ----------------------------------------------------------------------------------
+
+NUMBER_PAD = (840, 280)  # the page's wide pad (draw.js's PADS.number)
+# Where number() draws each piece: boxes (left, top, right, bottom) about its strokes, 18 px wide.
+ONE, SEVEN, ZERO, COMMA = (90, 50, 130, 230), (270, 50, 380, 230), (480, 50, 580, 230), (660, 200, 690, 245)
+
+
+def number(lines=1):
+    """A PNG data URL of the wide pad with a 1, a 7 and a 0 written apart and a comma after them (`lines` times,
+    one line under another when 2), and the image."""
+    image = Image.new("RGB", (NUMBER_PAD[0], NUMBER_PAD[1] * lines), "white")
+    pen = ImageDraw.Draw(image)
+    for line in range(lines):
+        down = NUMBER_PAD[1] * line
+        pen.line([(110, 60 + down), (110, 220 + down)], fill="black", width=18)
+        pen.line([(280, 60 + down), (370, 60 + down), (315, 220 + down)], fill="black", width=18, joint="curve")
+        pen.ellipse([(490, 60 + down), (570, 220 + down)], outline="black", width=18)
+        pen.line([(680, 210 + down), (670, 235 + down)], fill="black", width=16)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(), image
+
+
+def inside(box, bounds):
+    return bounds[0] <= box[0] <= box[2] <= bounds[2] and bounds[1] <= box[1] <= box[3] <= bounds[3]
+
+
+def test_a_number_is_read_digit_by_digit_with_each_digits_box_view_and_probabilities(client):
+    from digits.numbers import read_number
+
+    image_url, image = number()
+    answer = post(client, "/read-number", {"image": image_url})
+    assert answer.status_code == 200, answer.get_json()
+    read = answer.get_json()
+    assert len(read["digits"]) == 3  # pieces this far apart are one digit each, whatever an untrained model reads
+    for found, drawn in zip(read["digits"], (ONE, SEVEN, ZERO), strict=True):
+        assert inside(found["box"], drawn), (found["box"], drawn)
+        assert np.array(found["pixels"]).shape == (28, 28) and np.array(found["pixels"]).max() > 200
+        assert len(found["probabilities"]) == 10 and sum(found["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert found["digit"] == int(np.argmax(found["probabilities"]))
+        assert found["probability"] == found["probabilities"][found["digit"]]
+    assert read["number"] == "".join(str(found["digit"]) for found in read["digits"])
+    (comma,) = read["left_out"]
+    assert inside(comma, COMMA)
+
+    reader = client.application.extensions["draw"].reader
+    expected = read_number(image, reader.batch_probabilities)  # digits.numbers, with the page's probabilities
+    assert read["number"] == expected.text
+    assert [found["box"] for found in read["digits"]] == [list(digit.box) for digit in expected.digits]
+    assert [found["pixels"] for found in read["digits"]] == [digit.pixels.tolist() for digit in expected.digits]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "PNG data URL"),
+    ({"image": 3}, "PNG data URL"),
+    ({"image": "data:image/jpeg;base64,AAAA"}, "PNG data URL"),
+    ({"image": "data:image/png;base64,!!"}, "base64"),
+    ({"image": "data:image/png;base64," + base64.b64encode(b"GIF89a....").decode()}, "not a PNG"),
+    ({"image": drawing(size=(1100, 300))[0]}, "at most 1024x1024"),
+    ({"image": drawing(kind="blank", size=NUMBER_PAD)[0]}, "no number read: no ink found"),
+    ({"image": number(lines=2)[0]}, "no number read: 2 lines of writing found"),
+    ([], "must be a JSON object"),
+])
+def test_a_malformed_number_request_is_a_400_naming_what_is_wrong(client, body, message):
+    answer = post(client, "/read-number", body)
+    assert answer.status_code == 400 and message in answer.get_json()["error"], answer.get_json()
+    assert "\n" not in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Host": "evil.example:8765"}, 403), ({"Origin": "http://evil.example"}, 403),
+    ({"Sec-Fetch-Site": "cross-site"}, 403), ({"Content-Type": "text/plain"}, 400),
+])
+def test_the_page_s_rules_guard_the_number_reading_too(client, headers, status):
+    answer = client.post("/read-number", data=json.dumps({"image": number()[0]}),
+                         headers={"Host": HOST, "Content-Type": "application/json", **headers})
+    assert answer.status_code == status and answer.get_json()["error"]
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
 def test_a_save_writes_one_png_that_add_own_digits_reads_back_and_undo_takes_it_back(client, tmp_path):
     image_url, _ = drawing()
     answer = post(client, "/save", {"image": image_url, "label": "1", "split": "train"})
@@ -627,6 +707,11 @@ class StubReader:
         assert digit.shape == (28, 28) and target in range(10)
         return np.linspace(-1, 1, 28 * 28).reshape(28, 28)
 
+    def read_number(self, image):
+        from digits.numbers import read_number
+
+        return read_number(image, lambda inputs: np.tile(np.eye(10)[3] * 0.9 + 0.01, (len(inputs), 1)))
+
     def reload(self, path=None):
         self.path = Path(path or self.path)
 
@@ -783,7 +868,7 @@ def fuzzed_object(rng, endpoint, images):
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow on the garbage eXIf chunk
-@pytest.mark.parametrize("endpoint", ["/predict", "/heat-map", "/save", "/undo-save", "/reload"])
+@pytest.mark.parametrize("endpoint", ["/predict", "/heat-map", "/read-number", "/save", "/undo-save", "/reload"])
 def test_random_and_malformed_bodies_get_json_4xx_and_write_nothing(stub_client, tmp_path, endpoint):
     images = ([data_url(png) for png in odd_pngs().values()], [data_url(png) for png in broken_pngs().values()],
               misencoded_images())
@@ -805,11 +890,16 @@ def test_an_odd_png_is_read_or_refused_never_a_500(stub_client, name):
     assert answer.status_code in (200, 400), answer.data[:300]
     if answer.status_code == 200:
         assert np.array(answer.get_json()["pixels"]).shape == (28, 28)
+    answer = post(stub_client, "/read-number", {"image": data_url(odd_pngs()[name])})
+    assert answer.status_code in (200, 400), answer.data[:300]
+    if answer.status_code == 200:
+        assert all(np.array(found["pixels"]).shape == (28, 28) for found in answer.get_json()["digits"])
 
 
 @pytest.mark.parametrize("name", sorted(broken_pngs()))
 def test_a_broken_png_is_refused(stub_client, tmp_path, name):
-    for endpoint, body in (("/predict", {}), ("/heat-map", {}), ("/save", {"label": 1, "split": "train"})):
+    for endpoint, body in (("/predict", {}), ("/heat-map", {}), ("/read-number", {}),
+                           ("/save", {"label": 1, "split": "train"})):
         answer = post(stub_client, endpoint, {"image": data_url(broken_pngs()[name]), **body})
         assert answer.status_code == 400 and "PNG" in answer.get_json()["error"], answer.get_json()
     assert written(tmp_path) == []
@@ -819,7 +909,7 @@ def test_a_broken_png_is_refused(stub_client, tmp_path, name):
 def test_a_body_that_is_not_an_object_is_refused_by_every_endpoint(stub_client, tmp_path, body):
     assert post(stub_client, "/save", {"image": drawing()[0], "label": 1, "split": "train"}).status_code == 200
     before = written(tmp_path)
-    for endpoint in ("/predict", "/heat-map", "/save", "/undo-save", "/reload"):
+    for endpoint in ("/predict", "/heat-map", "/read-number", "/save", "/undo-save", "/reload"):
         answer = post(stub_client, endpoint, body)
         assert answer.status_code == 400 and "must be a JSON object" in answer.get_json()["error"]
     assert written(tmp_path) == before  # /undo-save did not undo

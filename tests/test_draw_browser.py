@@ -215,3 +215,70 @@ def test_a_drawing_that_does_not_look_like_a_digit_gets_a_notice_beside_its_prob
         assert driver.execute_script("return lastReading.looks_like_a_digit") is True
         assert not notice.is_displayed()
         assert browser.console_errors(driver) == []
+
+
+def test_number_mode_reads_a_written_number_digit_by_digit_with_boxes_and_views(page, reading_run):
+    """A small network that really reads (conftest's reading_run) reads "2026" written on the wide pad, from the
+    page's stroke templates: the number, each digit's 28x28 view and reading, and its box over the writing."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, _, folder = page
+    # Its model alone: without its run.json the page fits no not-a-digit detector (minutes), which numbers skip.
+    model = folder / "number-runs" / "reading" / "model.keras"
+    model.parent.mkdir(parents=True)
+    shutil.copy(reading_run / "model.keras", model)
+    with browser.ServerThread(draw_page.create_app(draw_page.Reader(model), folder / "number-data", port=0)) as server:
+        browser.open_page(driver, server.url)
+        driver.find_element(By.ID, "mode-number").click()
+        assert driver.execute_script("return document.body.dataset.mode") == "number"
+        assert driver.find_element(By.ID, "title").text == "Draw a number"
+        assert driver.find_element(By.ID, "number").is_displayed()
+        for hidden in (".save", ".seen", ".read", ".strip"):  # saving and the one digit's panels are digit mode's
+            assert not driver.find_element(By.CSS_SELECTOR, hidden).is_displayed()
+        canvas = driver.find_element(By.ID, "pad")
+        assert (canvas.size["width"], canvas.size["height"]) == browser.NUMBER_PAD
+
+        before = browser.number_readings(driver)
+        browser.draw_number(driver, canvas, "2026")
+        browser.wait_for_number(driver, before)
+        assert driver.find_element(By.ID, "number-read").text == "2026"
+        views = driver.find_elements(By.CSS_SELECTOR, "#number-digits li")
+        assert [view.find_element(By.CSS_SELECTOR, ".digit").text for view in views] == list("2026")
+        read = driver.execute_script("return lastNumber")
+        slot = browser.NUMBER_PAD[0] / 4
+        for index, found in enumerate(read["digits"]):
+            left, top, right, bottom = found["box"]
+            assert index * slot < left < right < (index + 1) * slot  # each digit's box in the slot it was drawn in
+            painted = driver.execute_script(
+                "const c = document.querySelectorAll('#number-digits canvas')[arguments[0]].getContext('2d');"
+                "return Array.from(c.getImageData(0, 0, 28, 28).data).filter((_, i) => i % 4 === 0);", index)
+            assert painted == np.array(found["pixels"]).ravel().tolist()  # what the network received
+            assert views[index].find_element(By.CSS_SELECTOR, ".value").text.endswith(
+                f"{100 * found['probability']:.1f}%")
+            edge = driver.execute_script(  # the box drawn over the writing, on its overlay canvas
+                "const r = window.devicePixelRatio || 1, c = document.getElementById('boxes').getContext('2d');"
+                "return c.getImageData(Math.round(arguments[0] * r), Math.round(arguments[1] * r), 1, 1).data[3];",
+                left - 4, (top + bottom) / 2)
+            assert edge > 0
+        driver.save_screenshot(str(folder / "draw-page-number.png"))
+
+        before = browser.number_readings(driver)
+        driver.find_element(By.TAG_NAME, "body").send_keys("z")  # undo the 6, one stroke
+        browser.wait_for_number(driver, before)
+        assert driver.find_element(By.ID, "number-read").text == "202"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#number-digits li")) == 3
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # clear
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "number-read").text == "–")
+        assert driver.find_elements(By.CSS_SELECTOR, "#number-digits li") == []
+
+        driver.find_element(By.ID, "mode-digit").click()  # back to one digit: its own pad and panels
+        assert (canvas.size["width"], canvas.size["height"]) == (browser.DIGIT_PAD, browser.DIGIT_PAD)
+        assert driver.find_element(By.CSS_SELECTOR, ".save").is_displayed()
+        assert not driver.find_element(By.ID, "number").is_displayed()
+        assert browser.console_errors(driver) == []
+        requested = browser.page_requests(driver)
+        assert all(address.startswith(server.url) for address in requested), requested

@@ -10,6 +10,7 @@ import threading
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+DIGIT_PAD, NUMBER_PAD = 280, (840, 280)  # the page's pads in CSS pixels (draw.js's PADS)
 
 # Each digit as strokes in a unit box (x right, y down), the way a person draws it with a mouse.
 DIGIT_STROKES = {
@@ -86,14 +87,16 @@ def open_page(driver, url, timeout=30):
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
 
 
-def draw_stroke(driver, canvas, points, pointer="mouse", size=280):
-    """Replay one stroke (points in the canvas's CSS pixels) with a mouse or a finger."""
+def draw_stroke(driver, canvas, points, pointer="mouse", size=DIGIT_PAD):
+    """Replay one stroke (points in the canvas's CSS pixels) with a mouse or a finger; size: the canvas's side,
+    or its (width, height)."""
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
+    width, height = size if isinstance(size, tuple) else (size, size)
     actions = ActionBuilder(driver, mouse=PointerInput(pointer, pointer), duration=15)
     # W3C actions measure offsets from the element's centre.
-    first, *rest = [(round(x - size / 2), round(y - size / 2)) for x, y in points]
+    first, *rest = [(round(x - width / 2), round(y - height / 2)) for x, y in points]
     actions.pointer_action.move_to(canvas, *first).pointer_down()
     for x, y in rest:
         actions.pointer_action.move_to(canvas, x, y)
@@ -101,12 +104,25 @@ def draw_stroke(driver, canvas, points, pointer="mouse", size=280):
     actions.perform()
 
 
-def draw_digit(driver, canvas, strokes, pointer="mouse", size=280, margin=0.12):
-    """Draw strokes given in a unit box, scaled into the canvas with a margin."""
-    span = size * (1 - 2 * margin)
+def draw_digit(driver, canvas, strokes, pointer="mouse", size=DIGIT_PAD, margin=0.12, box=None):
+    """Draw strokes given in a unit box, scaled with a margin into the square canvas, or into the square
+    box (left, top, side) of a canvas of `size` (its side, or its (width, height))."""
+    left, top, side = box or (0, 0, size)
+    span = side * (1 - 2 * margin)
     for stroke in strokes:
-        points = [(size * margin + span * x, size * margin + span * y) for x, y in stroke]
+        points = [(left + side * margin + span * x, top + side * margin + span * y) for x, y in stroke]
         draw_stroke(driver, canvas, densified(points), pointer, size)
+
+
+def draw_number(driver, canvas, number, pointer="mouse", size=NUMBER_PAD, margin=0.12):
+    """Write a number, e.g. "2026", on the wide canvas: each digit's DIGIT_STROKES in a square slot of its own,
+    side by side, so that the digits stand apart as a person spaces them."""
+    width, height = size
+    slot = width / len(number)
+    side = min(slot, height)
+    for index, digit in enumerate(number):
+        box = (index * slot + (slot - side) / 2, (height - side) / 2, side)
+        draw_digit(driver, canvas, DIGIT_STROKES[int(digit)], pointer, size, margin, box)
 
 
 def densified(points, step=6.0):
@@ -131,6 +147,21 @@ def wait_for_reading(driver, before, timeout=30):
 
     WebDriverWait(driver, timeout).until(settled)
     return readings(driver)
+
+
+def number_readings(driver):
+    return int(driver.execute_script("return Number(document.body.dataset.numberReadings || 0)"))
+
+
+def wait_for_number(driver, before, timeout=30):
+    """Wait until the page has shown a number read after `before` and has no reading pending."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def settled(d):
+        return number_readings(d) > before and d.execute_script("return document.body.dataset.busy") == "false"
+
+    WebDriverWait(driver, timeout).until(settled)
+    return number_readings(driver)
 
 
 def heat_maps(driver):

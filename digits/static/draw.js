@@ -1,21 +1,29 @@
 // The draw page: strokes on a canvas, the network's reading of them, whether they look like a digit at all,
-// where its evidence lies, and saving them as data. Talks only to its own server: /state, /predict, /heat-map,
-// /save, /undo-save, /reload.
+// where its evidence lies, and saving them as data; in number mode, a whole number written on a wide pad and
+// read digit by digit. Talks only to its own server: /state, /predict, /heat-map, /read-number, /save,
+// /undo-save, /reload.
 "use strict";
 
-const SIZE = 280;               // the drawing area in CSS pixels
-const PREDICT_EVERY_MS = 150;   // live predictions while drawing, at most this often
+// The drawing area in CSS pixels, per mode: one digit in a square, or a number on one line in a wide pad
+// (within the server's 1024 pixels a side). The PNG posted is always this size, whatever the screen.
+const PADS = {digit: {width: 280, height: 280}, number: {width: 840, height: 280}};
+// Live readings while drawing, at most this often: a number is cut and read as dozens of candidate digits.
+const READ_EVERY_MS = {digit: 150, number: 300};
 // "unsure" below this probability of the digit read. The server sends calibrated probabilities (each
 // run's temperature, fitted on its validation slice), so a reading at 50% is right about half the time.
 const UNSURE_BELOW = 0.5;
 
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
+const boxesCanvas = document.getElementById("boxes");
+const boxes = boxesCanvas.getContext("2d");
 const preview = document.getElementById("preview").getContext("2d");
 const widthInput = document.getElementById("width");
 const statusLine = document.getElementById("status");
 
-let strokes = [];          // each {width, points: [[x, y], ...]} in CSS pixels
+let mode = "digit";        // "digit" or "number": which pad is shown and what reads it
+const drawings = {digit: [], number: []};  // each mode keeps its own drawing while the other is shown
+let strokes = drawings.digit;  // the shown drawing: each {width, points: [[x, y], ...]} in CSS pixels
 let current = null;        // the stroke being drawn
 let label = null;          // the label to save with
 let labelChosen = false;   // true once the person picked a label for this drawing
@@ -25,17 +33,20 @@ let inFlight = false, again = false, lastPredict = 0;
 // Drawing ---------------------------------------------------------------------------------
 
 function fitToScreen() {
-  // A backing store of SIZE x devicePixelRatio keeps strokes sharp on high-DPI screens.
-  const ratio = window.devicePixelRatio || 1;
-  pad.width = Math.round(SIZE * ratio);
-  pad.height = Math.round(SIZE * ratio);
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  // A backing store of the pad's size x devicePixelRatio keeps strokes sharp on high-DPI screens.
+  const ratio = window.devicePixelRatio || 1, {width, height} = PADS[mode];
+  for (const [canvas, context] of [[pad, ctx], [boxesCanvas, boxes]]) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  }
   redraw();
+  drawBoxes(lastNumber);
 }
 
 function redraw() {
   ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, SIZE, SIZE);
+  ctx.fillRect(0, 0, PADS[mode].width, PADS[mode].height);
   for (const stroke of strokes) drawStroke(stroke);
 }
 
@@ -63,8 +74,8 @@ function drawStroke(stroke) {
 }
 
 function pointOf(event) {
-  const box = pad.getBoundingClientRect();
-  return [(event.clientX - box.left) * SIZE / box.width, (event.clientY - box.top) * SIZE / box.height];
+  const box = pad.getBoundingClientRect(), {width, height} = PADS[mode];
+  return [(event.clientX - box.left) * width / box.width, (event.clientY - box.top) * height / box.height];
 }
 
 pad.addEventListener("pointerdown", (event) => {
@@ -84,14 +95,14 @@ pad.addEventListener("pointermove", (event) => {
   const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
   for (const each of (events.length ? events : [event])) current.points.push(pointOf(each));
   redraw();
-  if (performance.now() - lastPredict > PREDICT_EVERY_MS) predict();
+  if (performance.now() - lastPredict > READ_EVERY_MS[mode]) read();
 });
 
 function endStroke(event) {
   if (!current) return;
   event.preventDefault();
   current = null;
-  predict();
+  read();
   explainSoon();
 }
 pad.addEventListener("pointerup", endStroke);
@@ -100,17 +111,22 @@ pad.addEventListener("pointercancel", endStroke);
 function undoStroke() {
   strokes.pop();
   redraw();
-  predict();
+  read();
   drawingChanged();
   if (strokes.length) explainSoon(); else showEvidence(null);
 }
 
 function clearDrawing() {
-  strokes = [];
-  labelChosen = false;
+  strokes = drawings[mode] = [];
   redraw();
-  showReading(null);
   drawingChanged();
+  if (mode === "number") {
+    showNumber(null);
+    say("");
+    return;
+  }
+  labelChosen = false;
+  showReading(null);
   showEvidence(null);
 }
 
@@ -119,11 +135,11 @@ document.getElementById("undo").addEventListener("click", undoStroke);
 document.getElementById("clear").addEventListener("click", clearDrawing);
 
 function drawingAsPNG() {
-  // Always SIZE x SIZE, whatever the screen's pixel ratio, so the server gets one size.
-  const copy = document.createElement("canvas");
-  copy.width = copy.height = SIZE;
-  const copyContext = copy.getContext("2d");
-  copyContext.drawImage(pad, 0, 0, SIZE, SIZE);
+  // Always the pad's size in CSS pixels, whatever the screen's pixel ratio, so the server gets one size.
+  const copy = document.createElement("canvas"), {width, height} = PADS[mode];
+  copy.width = width;
+  copy.height = height;
+  copy.getContext("2d").drawImage(pad, 0, 0, width, height);
   return copy.toDataURL("image/png");
 }
 
@@ -138,11 +154,19 @@ async function post(path, body) {
   return answer;
 }
 
+function read() {
+  if (mode === "number") readNumber(); else predict();
+}
+
+function showBusy() {
+  document.body.dataset.busy = String(inFlight || numberInFlight);
+}
+
 async function predict() {
   if (!strokes.length) { showReading(null); return; }
   if (inFlight) { again = true; return; }
   inFlight = true;
-  document.body.dataset.busy = "true";
+  showBusy();
   lastPredict = performance.now();
   try {
     showReading(await post("/predict", {image: drawingAsPNG()}));
@@ -150,7 +174,7 @@ async function predict() {
     say(error.message, true);
   } finally {
     inFlight = false;
-    if (again) { again = false; predict(); } else document.body.dataset.busy = "false";
+    if (again && mode === "digit") { again = false; predict(); } else { again = false; showBusy(); }
   }
 }
 
@@ -235,7 +259,7 @@ function explainSoon() {
 }
 
 async function explain() {
-  if (!strokes.length || current || heatMapsRefused) return;
+  if (mode !== "digit" || !strokes.length || current || heatMapsRefused) return;
   if (explaining) { explainAgain = true; return; }
   explaining = true;
   document.body.dataset.explaining = "true";
@@ -387,12 +411,120 @@ function showCounts(counts) {
 }
 
 function say(message, isError) {
-  statusLine.textContent = message;
-  statusLine.className = isError ? "error" : "";
+  // The status line of the panel shown: the save panel's, or the number's.
+  const line = mode === "number" ? document.getElementById("number-status") : statusLine;
+  line.textContent = message;
+  line.className = isError ? "error" : "";
 }
 
 document.getElementById("save").addEventListener("click", save);
 document.getElementById("undo-save").addEventListener("click", undoSave);
+
+// A whole number ----------------------------------------------------------------------------------
+// The server cuts the writing into digits (digits.numbers) and reads each as the digit mode reads one; the
+// page shows the number, each digit's 28x28 view with its reading, and the digits' boxes over the writing.
+
+const numberDigits = document.getElementById("number-digits");
+let lastNumber = null;  // {number, digits: [{digit, probability, probabilities, box, pixels}], left_out: [boxes]}
+let numberInFlight = false, numberAgain = false;
+
+async function readNumber() {
+  if (!strokes.length) { showNumber(null); say(""); return; }
+  if (numberInFlight) { numberAgain = true; return; }
+  numberInFlight = true;
+  showBusy();
+  lastPredict = performance.now();
+  try {
+    const answer = await post("/read-number", {image: drawingAsPNG()});
+    if (mode === "number" && strokes.length) { showNumber(answer); say(""); }
+  } catch (error) {
+    // No number to read (say, two lines of writing): said in place of the number, and its boxes dropped.
+    if (mode === "number" && strokes.length) { showNumber(null); say(error.message, true); }
+  } finally {
+    numberInFlight = false;
+    if (numberAgain && mode === "number") { numberAgain = false; readNumber(); } else { numberAgain = false; showBusy(); }
+  }
+}
+
+function showNumber(reading) {
+  lastNumber = reading;
+  const shown = document.getElementById("number-read");
+  shown.textContent = reading ? reading.number : "–";
+  shown.classList.toggle("empty", !reading);
+  numberDigits.replaceChildren(...(reading ? reading.digits.map(digitView) : []));
+  drawBoxes(reading);
+  if (reading) document.body.dataset.numberReadings = String(Number(document.body.dataset.numberReadings || 0) + 1);
+}
+
+function digitView(found, index) {
+  // One digit as the network received it, with the digit read and its probability ("unsure" below UNSURE_BELOW).
+  const item = document.createElement("li"), view = document.createElement("canvas");
+  const unsure = found.probability < UNSURE_BELOW, percent = `${(100 * found.probability).toFixed(1)}%`;
+  view.width = view.height = 28;
+  const picture = view.getContext("2d"), pixels = picture.createImageData(28, 28);
+  found.pixels.flat().forEach((value, i) => pixels.data.set([value, value, value, 255], 4 * i));
+  picture.putImageData(pixels, 0, 0);
+  const digit = document.createElement("span"), value = document.createElement("span");
+  digit.className = "digit";
+  digit.textContent = found.digit;
+  value.className = "value";
+  value.textContent = unsure ? `unsure, ${percent}` : percent;
+  item.className = unsure ? "unsure" : "";
+  item.title = `Digit ${index + 1}: read as ${found.digit} (${percent}), as the network received it (28×28)`;
+  item.append(view, digit, value);
+  return item;
+}
+
+function drawBoxes(reading) {
+  // Over the writing: each digit's box and the digit read, red when unsure; the pieces left out in grey.
+  const {width, height} = PADS[mode], colours = getComputedStyle(document.documentElement);
+  boxes.clearRect(0, 0, width, height);
+  if (!reading || mode !== "number") return;
+  boxes.lineWidth = 2;
+  boxes.setLineDash([5, 4]);
+  boxes.strokeStyle = colours.getPropertyValue("--muted");
+  for (const [left, top, right, bottom] of reading.left_out) {
+    boxes.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
+  }
+  boxes.setLineDash([]);
+  boxes.font = "600 16px system-ui, sans-serif";
+  boxes.textBaseline = "top";
+  for (const found of reading.digits) {
+    const [left, top, right, bottom] = found.box;
+    const colour = colours.getPropertyValue(found.probability < UNSURE_BELOW ? "--bad" : "--accent");
+    boxes.strokeStyle = boxes.fillStyle = colour;
+    boxes.strokeRect(left - 4, top - 4, right - left + 8, bottom - top + 8);
+    const tag = `${found.digit}`, tagWidth = boxes.measureText(tag).width + 10;
+    const tagTop = top - 4 >= 22 ? top - 26 : Math.min(bottom + 4, height - 22);  // above the box, else below
+    boxes.fillRect(left - 4, tagTop, tagWidth, 22);
+    boxes.fillStyle = "#fff";
+    boxes.fillText(tag, left + 1, tagTop + 3);
+  }
+}
+
+// Digit or number -------------------------------------------------------------------------------------
+
+function setMode(next) {
+  if (next === mode || current) return;  // not in the middle of a stroke
+  mode = next;
+  strokes = drawings[mode];
+  document.body.dataset.mode = mode;
+  for (const name of Object.keys(PADS)) {
+    document.getElementById(`mode-${name}`).setAttribute("aria-pressed", String(name === mode));
+  }
+  const number = mode === "number";
+  document.getElementById("title").textContent = number ? "Draw a number" : "Draw a digit";
+  pad.setAttribute("aria-label", number ? "Drawing area: write a number on one line" : "Drawing area: draw one digit");
+  for (const section of document.querySelectorAll(".seen, .read, .save, .strip")) section.hidden = number;
+  document.getElementById("number").hidden = !number;
+  history.replaceState(null, "", number ? "#number" : location.pathname + location.search);
+  fitToScreen();
+  read();
+  if (!number && strokes.length) explainSoon();
+}
+
+document.getElementById("mode-digit").addEventListener("click", () => setMode("digit"));
+document.getElementById("mode-number").addEventListener("click", () => setMode("number"));
 
 // The model --------------------------------------------------------------------------------------
 
@@ -440,7 +572,7 @@ async function loadModel(body, done) {
   try {
     showModel(await post("/reload", body));
     say(done);
-    predict();
+    read();
     explainSoon();  // the new model's evidence
   } catch (error) {
     if (modelState) showModel(modelState);  // the server still reads with the model it had
@@ -464,12 +596,12 @@ window.addEventListener("focus", () => {
   }).catch(() => {});
 });
 
-// Keys: 0-9 label, Enter save, Z undo stroke, Esc clear (not while choosing a run) ------------
+// Keys: 0-9 label, Enter save (digit mode), Z undo stroke, Esc clear (not while choosing a run) ----------
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input[type=text], select")) return;
-  if (/^[0-9]$/.test(event.key)) setLabel(Number(event.key), true);
-  else if (event.key === "Enter") { event.preventDefault(); save(); }
+  if (mode === "digit" && /^[0-9]$/.test(event.key)) setLabel(Number(event.key), true);
+  else if (mode === "digit" && event.key === "Enter") { event.preventDefault(); save(); }
   else if (event.key === "z" || event.key === "Z") undoStroke();
   else if (event.key === "Escape") clearDrawing();
 });
@@ -477,9 +609,11 @@ document.addEventListener("keydown", (event) => {
 // Start ------------------------------------------------------------------------------------------
 
 window.addEventListener("resize", fitToScreen);
+document.body.dataset.mode = mode;
 fitToScreen();
 showReading(null);
 showEvidence(null);
+if (location.hash === "#number") setMode("number");
 fetch("/state").then((response) => response.json()).then((state) => {
   showModel(state);
   showCounts(state.counts);
