@@ -27,6 +27,7 @@ from digits.errors import InputError
 from digits.own_digits import INK_THRESHOLD, MIN_CONTRAST, grayscale, ink_to_mnist
 
 WORK_HEIGHT = 40  # pixels a digit's height is brought to before cutting
+MAX_SIDE = 2000  # pixels: a larger image is shrunk to this before its ink is looked for
 PAPER_WINDOW = 0.2  # of the image's longer side: wider than a stroke, narrower than a shadow
 MIN_INK = INK_THRESHOLD  # of the strongest ink: the least a pixel above Otsu's threshold must have to be ink
 SPECK = 0.02  # of the largest piece's area: smaller pieces are dust
@@ -43,7 +44,7 @@ MAX_PARTS = 12  # parts one digit may be made of
 # A candidate's cost is -log p of its digit plus VERIFIER_WEIGHT times -log P(one whole digit); both add
 # up along a path, so each digit read earns DIGIT_CREDIT back. Chosen on numbers composed from MNIST's
 # validation slice (docs/numbers.md).
-VERIFIER_WEIGHT = 0.5
+VERIFIER_WEIGHT = 0.75
 DIGIT_CREDIT = 1.0
 VERIFIER_FILE = Path(__file__).with_name("cut_verifier.npz")  # made by python -m digits.cut_verifier
 
@@ -86,7 +87,12 @@ def read_number(image, probabilities_of):
 def find_line(image):
     """A PIL image of one handwritten number -> its Line of ink, cut into parts. InputError for an image with
     no ink, or with more than one line of writing or more pieces than a number has."""
-    return Line.of(ink_map(grayscale(image)))
+    grey = grayscale(image)
+    shrink = min(1.0, MAX_SIDE / max(grey.shape))
+    if shrink < 1:  # a photo's millions of pixels say no more about a number than a couple of thousand a side
+        size = (max(1, round(grey.shape[1] * shrink)), max(1, round(grey.shape[0] * shrink)))
+        grey = np.asarray(Image.fromarray(grey.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
+    return Line.of(ink_map(grey), shrink)
 
 
 def read_line(line, probabilities_of):
@@ -221,11 +227,13 @@ class Line:
     parts: list  # per part: (top, left, bottom, right, piece it was cut from)
     left_out: list  # boxes (top, left, bottom, right) of the pieces too small to be digits
     scale: float  # work pixels per image pixel
-    origin: tuple  # (row, column) in the image of the work image's corner
+    origin: tuple  # (row, column) in the image's pixels of the work image's corner
     cut_ink: list  # per boundary between parts k - 1 and k (0 and len(parts) included): pixels a seam cut there
 
     @classmethod
-    def of(cls, ink):
+    def of(cls, ink, shrink=1.0):
+        """The Line of an ink map (ink_map) of an image shrunk by `shrink`: its pieces found, checked to be one
+        line of a number, brought to WORK_HEIGHT and cut (Line.cut). InputError where there is none."""
         threshold = max(otsu_threshold(ink[ink > 0.02]) if (ink > 0.02).sum() > 10 else MIN_INK, MIN_INK)
         labels, boxes, areas = pieces_of(ink >= threshold)
         if not boxes:
@@ -242,7 +250,7 @@ class Line:
         scale = WORK_HEIGHT / height
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         work = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)), 0, 1)
-        return cls.cut(work, threshold, scale, (top, left))
+        return cls.cut(work, threshold, scale * shrink, (top / shrink, left / shrink))
 
     @classmethod
     def cut(cls, work, threshold, scale, origin):

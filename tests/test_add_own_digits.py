@@ -99,14 +99,19 @@ def test_nothing_usable_is_one_line_and_exit_code_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_predict_with_no_readable_file_is_exit_code_2(tmp_path):
+def test_predict_with_no_readable_file_is_exit_code_2_in_one_line_naming_it(tmp_path):
     from digits.config import RunConfig
     from digits.model import build_cnn
 
     build_cnn(RunConfig(filters=(4,))).save(tmp_path / "model.keras")
     Image.new("RGB", (30, 30), "white").save(tmp_path / "blank.png")
-    result = add_own_digits("predict", "--model", tmp_path / "model.keras", tmp_path / "blank.png", cwd=tmp_path)
-    assert result.returncode == 2 and "none of the 1 file(s) could be read" in result.stderr
+    alone = add_own_digits("predict", "--model", tmp_path / "model.keras", "blank.png", cwd=tmp_path)
+    assert alone.returncode == 2
+    assert alone.stderr.strip().splitlines() == [
+        "add_own_digits.py: error: blank.png: blank: no ink found (the image is one flat shade)"]
+    several = add_own_digits("predict", "--model", tmp_path / "model.keras", "blank.png", "gone.png", cwd=tmp_path)
+    assert several.returncode == 2 and "none of the 2 file(s) could be read" in several.stderr
+    assert "skipped gone.png: no such file" in several.stderr
 
 
 def saved_run(folder, **settings):
@@ -162,7 +167,7 @@ def test_predict_on_a_folder_says_it_is_a_folder(tmp_path):
     (tmp_path / "digits").mkdir()
     saved_run(tmp_path / "RUN")
     result = add_own_digits("predict", "--model", "RUN", "digits", cwd=tmp_path)
-    assert "skipped digits: a folder, not an image file" in result.stderr
+    assert result.returncode == 2 and "error: digits: a folder, not an image file" in result.stderr
 
 
 @pytest.mark.parametrize("model, saliency, message", [

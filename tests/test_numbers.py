@@ -67,6 +67,18 @@ def test_separated_digits_are_pieces_in_reading_order_with_their_true_boxes(test
         assert [overlap(box, true) > 0.75 for box, true in zip(boxes, number.boxes)] == [True] * len(boxes)
 
 
+def test_a_large_photo_is_shrunk_to_look_for_ink_and_its_boxes_are_in_its_own_pixels(test_digits):
+    number, image = compose(test_digits, "separated", seed=1)
+    factor = 3 * numbers.MAX_SIDE / image.size[0]
+    large = image.resize((round(image.size[0] * factor), round(image.size[1] * factor)), Image.Resampling.BICUBIC)
+    line = numbers.find_line(large)
+    pieces = list(dict.fromkeys(part[4] for part in line.parts))
+    boxes = [line.box_of(*(lambda ks: (ks[0], ks[-1] + 1))([k for k, p in enumerate(line.parts) if p[4] == piece]))
+             for piece in pieces]
+    true_boxes = [[value * factor for value in box] for box in number.boxes]
+    assert [overlap(box, true) > 0.75 for box, true in zip(boxes, true_boxes)] == [True] * len(number.text)
+
+
 def test_the_parts_of_a_piece_cut_by_seams_cover_it_once(test_digits):
     lines = (numbers.find_line(compose(test_digits, "touching", length=2, seed=seed)[1]) for seed in range(10))
     line = next(line for line in lines if len({part[4] for part in line.parts}) == 1)

@@ -134,34 +134,29 @@ def densified(points, step=6.0):
     return result
 
 
-def readings(driver):
-    return int(driver.execute_script("return Number(document.body.dataset.readings || 0)"))
+def readings(driver, counter="readings"):
+    """How many readings the page has shown: of digits, or of numbers with counter="numberReadings"."""
+    return int(driver.execute_script(f"return Number(document.body.dataset.{counter} || 0)"))
 
 
-def wait_for_reading(driver, before, timeout=30):
-    """Wait until the page has shown a reading after `before` and has no prediction pending."""
+def wait_for_reading(driver, before, timeout=30, counter="readings"):
+    """Wait until the page has shown a reading after `before` and has nothing pending (see readings)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     def settled(d):
-        return readings(d) > before and d.execute_script("return document.body.dataset.busy") == "false"
+        return readings(d, counter) > before and d.execute_script("return document.body.dataset.busy") == "false"
 
     WebDriverWait(driver, timeout).until(settled)
-    return readings(driver)
+    return readings(driver, counter)
 
 
 def number_readings(driver):
-    return int(driver.execute_script("return Number(document.body.dataset.numberReadings || 0)"))
+    return readings(driver, "numberReadings")
 
 
 def wait_for_number(driver, before, timeout=30):
-    """Wait until the page has shown a number read after `before` and has no reading pending."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    def settled(d):
-        return number_readings(d) > before and d.execute_script("return document.body.dataset.busy") == "false"
-
-    WebDriverWait(driver, timeout).until(settled)
-    return number_readings(driver)
+    """Wait until the page has shown a number read after `before` and has nothing pending."""
+    return wait_for_reading(driver, before, timeout, "numberReadings")
 
 
 def heat_maps(driver):
