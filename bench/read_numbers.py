@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from digits.composed import SPACINGS, numbers, render
+from digits.composed import SPACINGS, numbers, render, scale_box
 from digits.data import load_mnist, split_point
 
 # (name, digits' source, lengths, spacing, rendering)
@@ -106,6 +106,8 @@ def main():
     parser.add_argument("--no-tesseract", action="store_true", help="leave Tesseract out")
     parser.add_argument("--kinds", help="only the kinds whose name contains this text")
     parser.add_argument("--keep", help="also copy the images into this folder")
+    parser.add_argument("--true-boxes", action="store_true",
+                        help="also read each digit alone at its true box: what a perfect cut would give")
     args = parser.parse_args()
 
     tesseract = not args.no_tesseract and shutil.which("tesseract")
@@ -114,35 +116,63 @@ def main():
     kinds = [kind for kind in KINDS if not args.kinds or args.kinds in kind[0]]
     print(f"{args.count} numbers of each kind from MNIST {args.digits} digits (seed {args.seed}), "
           f"model {' + '.join(args.model)}")
-    print(f"{'kind':38} {'ours: numbers':>17} {'digits':>8}" + (f" {'Tesseract: numbers':>20} {'digits':>8}" if tesseract else ""))
-    for name, ours, theirs in measure(kinds, digit_sources(args.digits), args.model, args.count, args.seed,
-                                      bool(tesseract), args.keep):
+    print(f"{'kind':38} {'ours: numbers':>17} {'digits':>8}" + (f" {'Tesseract: numbers':>20} {'digits':>8}" if tesseract else "")
+          + (f" {'true boxes: numbers':>20} {'digits':>8}" if args.true_boxes else ""))
+    for name, ours, theirs, perfect_cuts in measure(kinds, digit_sources(args.digits), args.model, args.count,
+                                                    args.seed, bool(tesseract), args.keep, args.true_boxes):
         line = f"{name:38} {ours[0]:>9.1%} ± {ours[1]:.1%} {ours[2]:>8.1%}"
-        if theirs:
-            line += f" {theirs[0]:>12.1%} ± {theirs[1]:.1%} {theirs[2]:>8.1%}"
+        for other in (theirs, perfect_cuts):
+            if other:
+                line += f" {other[0]:>12.1%} ± {other[1]:.1%} {other[2]:>8.1%}"
         print(line, flush=True)
 
 
-def measure(kinds, sources, models, count, seed, tesseract=True, keep=None):
-    """For each kind: its name, our scores and Tesseract's (None without it), as `scores` gives them."""
+def measure(kinds, sources, models, count, seed, tesseract=True, keep=None, true_boxes=False):
+    """For each kind: its name, our scores, Tesseract's (None without it) and, with `true_boxes`, the scores of
+    each digit read alone at its true box (else None), as `scores` gives them."""
     for index, (name, source, lengths, spacing, rendering) in enumerate(kinds):
         rng = np.random.default_rng([seed, KINDS.index((name, source, lengths, spacing, rendering))])
         images, labels = sources[source]
         with tempfile.TemporaryDirectory() as folder:
-            files, truths = [], []
+            files, truths, boxes = [], [], []
             for number, composed in enumerate(numbers(images, labels, count, lengths, spacing, rng)):
                 image = render(composed, rendering, rng)
                 path = Path(folder) / f"{index}-{number:04d}-{composed.text}.{'jpg' if rendering == 'photo' else 'png'}"
                 image.save(path)
                 files.append(str(path))
                 truths.append(composed.text)
+                boxes.append([scale_box(box, composed, image) for box in composed.boxes])
             if keep:
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 for path in files:
                     shutil.copy(path, keep)
             ours = scores(read_with_toolkit(files, models), truths)
             theirs = scores(read_with_tesseract(files, folder), truths) if tesseract else None
-        yield name, ours, theirs
+            perfect_cuts = scores(read_at_true_boxes(files, boxes, models), truths) if true_boxes else None
+        yield name, ours, theirs, perfect_cuts
+
+
+def read_at_true_boxes(files, boxes, models, margin=0.1):
+    """The number read from each digit's true box, each crop (with a margin of paper, and whatever ink of a
+    neighbour falls in it) read alone as `predict` reads one digit: what a perfect cut would give."""
+    from PIL import Image
+
+    from digits.data import to_inputs
+    from digits.ensemble import Ensemble
+    from digits.own_digits import to_mnist_format
+
+    crops, owners = [], []
+    for owner, (path, number_boxes) in enumerate(zip(files, boxes)):
+        with Image.open(path) as image:
+            for left, top, right, bottom in number_boxes:
+                pad = round(margin * (bottom - top))
+                crops.append(to_mnist_format(image.crop((left - pad, top - pad, right + pad, bottom + pad))))
+                owners.append(owner)
+    _, probabilities = Ensemble(models).probabilities(to_inputs(np.stack(crops)))
+    read = [""] * len(files)
+    for owner, digit in zip(owners, probabilities.argmax(axis=1)):
+        read[owner] += str(digit)
+    return read
 
 
 if __name__ == "__main__":

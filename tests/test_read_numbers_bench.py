@@ -31,9 +31,10 @@ def test_tesseract_reads_printed_digits_one_page_per_file(tmp_path):
 def test_a_short_run_scores_our_reading_and_tesseracts_on_the_same_numbers(reading_run):
     kinds = [kind for kind in bench.KINDS if kind[0] == "4 digits, separated, scan"]
     rows = list(bench.measure(kinds, bench.digit_sources("test"), [str(reading_run)], count=10, seed=0,
-                              tesseract=shutil.which("tesseract") is not None))
-    [(name, ours, theirs)] = rows
+                              tesseract=shutil.which("tesseract") is not None, true_boxes=True))
+    [(name, ours, theirs, perfect_cuts)] = rows
     assert name == "4 digits, separated, scan"
     assert ours[0] >= 0.5 and ours[2] >= 0.8  # a network reading about 97% of digits right
+    assert perfect_cuts[2] >= 0.8
     if theirs is not None:
         assert 0 <= theirs[0] <= 1 and 0 <= theirs[2] <= 1
