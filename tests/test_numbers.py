@@ -182,8 +182,21 @@ def test_predict_number_reads_a_photographed_number_and_its_json_gives_boxes_and
         assert digit["digit"] == int(label) and 0 < digit["probability"] <= 1 and len(digit["probabilities"]) == 10
         assert overlap(digit["box"], [value * scale for value in true_box]) > 0.6
         assert digit["looks_like_a_digit"] in (True, False)
-    text = add_own_digits("predict", "--number", "--model", reading_run, "number.jpg", cwd=tmp_path)
-    assert text.stdout.startswith(f"number.jpg: {number.text} (")
+
+
+@pytest.mark.slow
+def test_predict_number_prints_the_number_and_each_digits_probability(reading_run, test_digits, tmp_path, capsys,
+                                                                      monkeypatch):
+    import add_own_digits as script
+
+    images, labels = test_digits
+    rng = np.random.default_rng(6)
+    number = composed.compose([images[i] for i in (5, 6, 7)], labels[[5, 6, 7]], "touching", rng)
+    composed.render(number, "scan", rng).save(tmp_path / "number.png")
+    monkeypatch.chdir(tmp_path)
+    assert script.main(["predict", "--number", "--model", str(reading_run / "model.keras"), "number.png"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"number.png: {number.text} (") and line.count("%") == len(number.text)
 
 
 @pytest.mark.slow
