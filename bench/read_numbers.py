@@ -60,7 +60,8 @@ def digit_sources(which):
 def read_with_toolkit(files, models):
     """The number `predict --number --json` reads in each file ("" where it read none)."""
     script = Path(__file__).resolve().parent.parent / "add_own_digits.py"
-    command = [sys.executable, str(script), "predict", "--number", "--json", *sum((["--model", m] for m in models), []), *files]
+    model_flags = [flag for model in models for flag in ("--model", model)]
+    command = [sys.executable, str(script), "predict", "--number", "--json", *model_flags, *files]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode not in (0, 2):
         sys.exit(f"{' '.join(command[:6])} ... failed:\n{result.stderr[-2000:]}")

@@ -16,8 +16,7 @@ import numpy as np
 
 from digits.composed import RENDERINGS, SPACINGS, numbers, render, scale_box
 from digits.errors import InputError
-from digits.numbers import VERIFIER_FILE, Line, ink_map
-from digits.own_digits import grayscale, ink_to_mnist
+from digits.numbers import VERIFIER_FILE, find_line
 
 WHOLE_OVERLAP = 0.75  # intersection over union with a digit's true box that makes a candidate whole
 EPOCHS = 4
@@ -29,8 +28,8 @@ def overlap(box, other):
     height = min(box[3], other[3]) - max(box[1], other[1])
     if width <= 0 or height <= 0:
         return 0.0
-    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
-    return width * height / (area(box) + area(other) - width * height)
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (box, other)]
+    return width * height / (sum(areas) - width * height)
 
 
 def labelled_candidates(images, labels, count, seed):
@@ -41,17 +40,17 @@ def labelled_candidates(images, labels, count, seed):
     for index, composed in enumerate(numbers(images, labels, count, (2, 6), SPACINGS, rng)):
         image = render(composed, RENDERINGS[index % len(RENDERINGS)], rng)
         try:
-            line = Line.of(ink_map(grayscale(image)))
+            line = find_line(image)  # as a reading finds it
         except InputError:
             continue
         truth = [scale_box(box, composed, image) for box in composed.boxes]
-        for first, last in line.candidates():
-            pixels.append(ink_to_mnist(line.ink_of(first, last)))
-            geometry.append(line.geometry(first, last))
-            whole.append(max(overlap(line.box_of(first, last), box) for box in truth) >= WHOLE_OVERLAP)
+        candidates, line_pixels, line_geometry = line.candidate_views()
+        pixels.append(line_pixels)
+        geometry.append(line_geometry)
+        whole += [max(overlap(line.box_of(*candidate), box) for box in truth) >= WHOLE_OVERLAP for candidate in candidates]
         if (index + 1) % 100 == 0:
             print(f"{index + 1}/{count} numbers, {len(whole)} candidates", flush=True)
-    return np.array(pixels), np.array(geometry, dtype=np.float32), np.array(whole)
+    return np.concatenate(pixels), np.concatenate(geometry), np.array(whole)
 
 
 def build(geometry_size):

@@ -99,8 +99,7 @@ class Reader:
 
     def probabilities(self, digit):
         """The ten probabilities of one 28x28 digit: each model's calibrated, averaged over the models."""
-        with self.lock:
-            return self.ensemble.probabilities(to_inputs(digit[None]))[1][0]
+        return self.batch_probabilities(to_inputs(digit[None]))[0]
 
     def read(self, digit):
         """One 28x28 digit's probabilities (as `probabilities`), its digit score and whether it looks like a digit

@@ -100,14 +100,19 @@ def read_line(line, probabilities_of):
     [0, 1]) -> (N, 10): every candidate digit is read in one batch."""
     from digits.data import to_inputs
 
-    candidates = line.candidates()
-    pixels = np.stack([ink_to_mnist(line.ink_of(first, last)) for first, last in candidates])
+    candidates, pixels, geometry = line.candidate_views()
     probabilities = probabilities_of(to_inputs(pixels))
-    whole = whole_digit_probabilities(pixels, [line.geometry(first, last) for first, last in candidates])
-    costs = [line.cost(first, last, row, p) for (first, last), row, p in zip(candidates, probabilities, whole)]
+    costs = candidate_costs(probabilities, whole_digit_probabilities(pixels, geometry))
     path = best_path(len(line.parts), candidates, costs)
     digits = [Digit(line.box_of(*candidates[i]), pixels[i], probabilities[i]) for i in path]
     return Number(digits, [line.to_image(box) for box in line.left_out])
+
+
+def candidate_costs(probabilities, whole):
+    """What reading each candidate as one digit costs: -log p of the digit read, and VERIFIER_WEIGHT times -log
+    of the cut verifier's probability `whole` that it is one whole digit, less the credit every digit earns."""
+    return (-np.log(np.maximum(probabilities.max(axis=1), 1e-12))
+            - VERIFIER_WEIGHT * np.log(np.maximum(whole, 1e-12)) - DIGIT_CREDIT)
 
 
 @cache
@@ -279,7 +284,7 @@ class Line:
         result = []
         for first in range(len(self.parts)):
             for last in range(first + 1, min(first + MAX_PARTS, len(self.parts)) + 1):
-                top, left, bottom, right = self.box_at(first, last)
+                _, left, _, right = self.box_at(first, last)
                 if right - left > MAX_WIDTH * WORK_HEIGHT and last > first + 1:
                     break
                 result.append((first, last))
@@ -298,11 +303,13 @@ class Line:
         mask = ndimage.binary_dilation(mask) & ((labels == 0) | mask)  # the strokes' soft edges, not a neighbour's
         return np.where(mask, self.ink[max(0, top - 1):bottom + 1, max(0, left - 1):right + 1], 0)
 
-    def cost(self, first, last, probabilities, whole):
-        """What reading parts first..last-1 as one digit costs: -log p of the digit read, and -log of the cut
-        verifier's probability that they are one whole digit, less the credit every digit earns."""
-        return (-np.log(max(float(probabilities.max()), 1e-12)) - VERIFIER_WEIGHT * np.log(max(float(whole), 1e-12))
-                - DIGIT_CREDIT)
+    def candidate_views(self):
+        """Every candidate (first, last), what the networks read of it: its 28x28 pixels in MNIST's format
+        (N, 28, 28) and its geometry (N, G) for the cut verifier."""
+        candidates = self.candidates()
+        pixels = np.stack([ink_to_mnist(self.ink_of(first, last)) for first, last in candidates])
+        geometry = np.array([self.geometry(first, last) for first, last in candidates], dtype=np.float32)
+        return candidates, pixels, geometry
 
     def geometry(self, first, last):
         """What the cut verifier reads of parts first..last-1 beside their pixels, in digit heights: width,
@@ -383,7 +390,7 @@ def cut_ink(parts_image, parts):
 def split_by_seams(mask, ink):
     """A piece's mask -> the masks of its parts, left to right: the piece itself when it is narrower than
     CUT_FROM of a digit, else the parts between seams started every CUT_STEP columns."""
-    height, width = mask.shape
+    width = mask.shape[1]
     if width < CUT_FROM * WORK_HEIGHT:
         return [mask]
     starts = range(CUT_MARGIN, width - CUT_MARGIN, CUT_STEP)
